@@ -1,0 +1,243 @@
+//! Opening a district's database: backend selection, SQLite pragmas and their start-up check.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::{DbError, Tx};
+
+/// Which SQL dialect a [`Db`] speaks. Stores branch on it only where the dialects really differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file per district under this directory (created if missing).
+    Sqlite { data_dir: PathBuf },
+    /// One PostgreSQL database shared by every district.
+    Postgres { url: String },
+}
+
+impl Backend {
+    /// `""` means embedded SQLite under `data_dir`; a `postgres://` or `postgresql://` URL
+    /// means PostgreSQL. Anything else is refused.
+    pub fn from_url(url: &str, data_dir: PathBuf) -> Result<Backend, DbError> {
+        let url = url.trim();
+        if url.is_empty() {
+            Ok(Backend::Sqlite { data_dir })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres {
+                url: url.to_owned(),
+            })
+        } else {
+            Err(DbError::Setup(
+                "database.url must be empty (embedded SQLite) or a postgres:// URL".to_owned(),
+            ))
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Backend::Sqlite { .. } => Dialect::Sqlite,
+            Backend::Postgres { .. } => Dialect::Postgres,
+        }
+    }
+}
+
+/// Pool sizes and timeouts, passed explicitly rather than taken from library defaults.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Connections per district for reads (SQLite) or for everything (PostgreSQL).
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before the request fails as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a locked database before giving up (`busy_timeout`).
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A district's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    district: &'static str,
+    dialect: Dialect,
+    /// Read-only connections on SQLite; the one pool on PostgreSQL.
+    reader: AnyPool,
+    /// The single writer connection on SQLite; the same pool as `reader` on PostgreSQL.
+    writer: AnyPool,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Db {
+    /// Opens the database of `district` (a short lowercase name such as `catalog`).
+    pub async fn connect(
+        backend: &Backend,
+        district: &'static str,
+        settings: &PoolSettings,
+    ) -> Result<Db, DbError> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let inner = match backend {
+            Backend::Sqlite { data_dir } => open_sqlite(data_dir, district, settings).await?,
+            Backend::Postgres { url } => {
+                let pool = pool_options(settings, settings.max_connections)
+                    .connect_with(connect_options(url)?)
+                    .await?;
+                Inner {
+                    district,
+                    dialect: Dialect::Postgres,
+                    reader: pool.clone(),
+                    writer: pool,
+                }
+            }
+        };
+        Ok(Db {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn district(&self) -> &'static str {
+        self.inner.district
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// The pool for reads. On SQLite its connections are read-only (`query_only`), so a write
+    /// sent here by mistake fails loudly instead of contending with the writer.
+    pub fn reader(&self) -> &AnyPool {
+        &self.inner.reader
+    }
+
+    /// Starts a write transaction. One per service call; keep it short and never hold it across
+    /// a network call.
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        Ok(self.inner.writer.begin().await?)
+    }
+
+    /// Runs a trivial query on the writer: used by `/readyz`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.inner.writer).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.inner.reader.close().await;
+        self.inner.writer.close().await;
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.inner.writer
+    }
+}
+
+fn connect_options(url: &str) -> Result<AnyConnectOptions, DbError> {
+    AnyConnectOptions::from_str(url).map_err(|err| DbError::Setup(format!("bad URL: {err}")))
+}
+
+fn pool_options(settings: &PoolSettings, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max.max(1))
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+}
+
+async fn open_sqlite(
+    data_dir: &std::path::Path,
+    district: &'static str,
+    settings: &PoolSettings,
+) -> Result<Inner, DbError> {
+    std::fs::create_dir_all(data_dir).map_err(|err| {
+        DbError::Setup(format!(
+            "cannot create data directory {}: {err}",
+            data_dir.display()
+        ))
+    })?;
+    let path = data_dir.join(format!("{district}.db"));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let busy_ms = settings.sqlite_busy_timeout.as_millis();
+
+    // The writer opens first, so the file exists and is in WAL mode before readers arrive.
+    let writer_pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = {busy_ms};"
+    );
+    let writer = pool_options(settings, 1)
+        .after_connect(move |conn, _| {
+            let pragmas = writer_pragmas.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::raw_sql(&pragmas)).await?;
+                Ok(())
+            })
+        })
+        .connect_with(connect_options(&url)?)
+        .await?;
+    check_sqlite(&writer).await?;
+
+    let reader_pragmas = format!(
+        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; PRAGMA query_only = ON;"
+    );
+    let reader = pool_options(settings, settings.max_connections)
+        .after_connect(move |conn, _| {
+            let pragmas = reader_pragmas.clone();
+            Box::pin(async move {
+                conn.execute(sqlx::raw_sql(&pragmas)).await?;
+                Ok(())
+            })
+        })
+        .connect_with(connect_options(&url)?)
+        .await?;
+    Ok(Inner {
+        district,
+        dialect: Dialect::Sqlite,
+        reader,
+        writer,
+    })
+}
+
+/// Refuses to start unless the durability and integrity settings really took effect.
+async fn check_sqlite(pool: &AnyPool) -> Result<(), DbError> {
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+    let synchronous: i64 = sqlx::query("PRAGMA synchronous")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+    let foreign_keys: i64 = sqlx::query("PRAGMA foreign_keys")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
+    // synchronous: 2 = FULL.
+    if !mode.eq_ignore_ascii_case("wal") || synchronous != 2 || foreign_keys != 1 {
+        return Err(DbError::Setup(format!(
+            "SQLite pragmas did not take effect: journal_mode={mode}, synchronous={synchronous}, \
+             foreign_keys={foreign_keys}"
+        )));
+    }
+    Ok(())
+}
