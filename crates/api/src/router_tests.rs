@@ -1,0 +1,521 @@
+//! The assembled application, driven through `tower::ServiceExt::oneshot`: the middleware stack,
+//! the fallback, the extractors' problems and the service routes, as a client sees them.
+//! Test-only routes (under `/test`) add a JSON handler, a panic, a slow handler and so on to the
+//! real stack through `assemble`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::Router;
+use http::{header, HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use kassa_kernel::ids::ProductId;
+use kassa_kernel::Quantity;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::auth::Staff;
+use crate::extract::{Json, Path, Query};
+use crate::page::PageQuery;
+use crate::problem::PROBLEM_JSON;
+use crate::request_id::REQUEST_ID_HEADER;
+use crate::route_table::Routes;
+use crate::state::{ApiConfig, AppState, Readiness};
+use crate::{assemble, build, openapi};
+
+/// Small enough that the over-limit test body is small.
+const TEST_BODY_LIMIT_BYTES: usize = 1024;
+const TEST_TIMEOUT_MS: u64 = 100;
+const ADMIN_TOKEN: &str = "test-admin-token";
+
+struct FakeReadiness {
+    ready: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Readiness for FakeReadiness {
+    async fn check(&self) -> Result<(), String> {
+        if self.ready.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("database unreachable".to_owned())
+        }
+    }
+}
+
+struct TestApp {
+    router: Router,
+    readiness: Arc<FakeReadiness>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrder {
+    lines: Vec<NewLine>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLine {
+    sku: String,
+    quantity: Quantity,
+}
+
+async fn create_order(Json(order): Json<NewOrder>) -> (StatusCode, Json<Value>) {
+    let lines: Vec<Value> = order
+        .lines
+        .iter()
+        .map(|l| json!({"sku": l.sku, "quantity": l.quantity.get()}))
+        .collect();
+    (StatusCode::CREATED, Json(json!({ "lines": lines })))
+}
+
+async fn echo(Json(value): Json<Value>) -> Json<Value> {
+    Json(value)
+}
+
+async fn panics() -> &'static str {
+    panic!("the secret table is on fire")
+}
+
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_millis(TEST_TIMEOUT_MS * 20)).await;
+    "too late"
+}
+
+async fn product(Path(product_id): Path<ProductId>) -> String {
+    product_id.to_string()
+}
+
+async fn page(Query(query): Query<PageQuery>) -> Result<String, crate::ApiError> {
+    let page = query.check(100)?;
+    Ok(page.limit.to_string())
+}
+
+async fn plain_payload_too_large() -> StatusCode {
+    StatusCode::PAYLOAD_TOO_LARGE
+}
+
+async fn admin_ping(_staff: Staff) -> &'static str {
+    "pong"
+}
+
+fn test_routes() -> Routes {
+    Routes::new()
+        .post("/test/orders", create_order)
+        .post("/test/echo", echo)
+        .get("/test/panic", panics)
+        .get("/test/slow", slow)
+        .get("/test/products/{product_id}", product)
+        .get("/test/page", page)
+        .get("/test/plain-413", plain_payload_too_large)
+        .get("/v1/admin/ping", admin_ping)
+}
+
+fn spawn_app() -> TestApp {
+    let readiness = Arc::new(FakeReadiness {
+        ready: AtomicBool::new(true),
+    });
+    let config = ApiConfig {
+        body_limit_bytes: TEST_BODY_LIMIT_BYTES,
+        request_timeout_ms: TEST_TIMEOUT_MS,
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        ..ApiConfig::default()
+    };
+    let state = AppState::new(config, readiness.clone());
+    let (router, _) = assemble(crate::routes::all().merge(test_routes()), state);
+    TestApp { router, readiness }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the reply is a problem document of `code` with `status`, and returns it.
+    fn problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text());
+        assert_eq!(self.header("content-type"), Some(PROBLEM_JSON));
+        let problem = self.json();
+        assert_eq!(problem["code"], code, "{problem}");
+        assert_eq!(problem["status"], status);
+        assert_eq!(
+            problem["type"],
+            format!("/problems/{}", code.replace('_', "-"))
+        );
+        assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()));
+        let request_id = self
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no x-request-id"));
+        assert_eq!(problem["instance"], format!("urn:request:{request_id}"));
+        problem
+    }
+}
+
+impl TestApp {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_else(|e| panic!("body failed: {e}"));
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Reply {
+        self.send(request(Method::GET, uri, Body::empty())).await
+    }
+
+    async fn post_json(&self, uri: &str, body: &str) -> Reply {
+        let mut req = request(Method::POST, uri, Body::from(body.to_owned()));
+        req.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
+        self.send(req).await
+    }
+}
+
+fn request(method: Method, uri: &str, body: Body) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body)
+        .unwrap_or_else(|e| panic!("bad test request: {e}"))
+}
+
+#[tokio::test]
+async fn an_unknown_route_answers_a_404_problem_with_a_request_id() {
+    let app = spawn_app();
+    let reply = app.get("/no/such/route").await;
+    reply.problem(404, "route_not_found");
+    assert!(reply
+        .header("x-request-id")
+        .is_some_and(|id| !id.is_empty()));
+}
+
+#[tokio::test]
+async fn a_wrong_method_answers_a_405_problem_that_keeps_the_allow_header() {
+    let app = spawn_app();
+    let reply = app
+        .send(request(Method::DELETE, "/healthz", Body::empty()))
+        .await;
+    reply.problem(405, "method_not_allowed");
+    assert!(reply
+        .header("allow")
+        .is_some_and(|allow| allow.contains("GET")));
+}
+
+#[tokio::test]
+async fn a_valid_json_body_reaches_the_handler() {
+    let app = spawn_app();
+    let reply = app
+        .post_json(
+            "/test/orders",
+            r#"{"lines":[{"sku":"TSHIRT-RED-M","quantity":2}]}"#,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.json()["lines"][0]["quantity"], 2);
+}
+
+#[tokio::test]
+async fn malformed_json_answers_400_malformed_request() {
+    let app = spawn_app();
+    let reply = app.post_json("/test/orders", r#"{"lines": [}"#).await;
+    let problem = reply.problem(400, "malformed_request");
+    assert!(problem.get("errors").is_none());
+}
+
+#[tokio::test]
+async fn an_unknown_field_answers_422_with_its_pointer() {
+    let app = spawn_app();
+    let reply = app
+        .post_json(
+            "/test/orders",
+            r#"{"lines":[{"sku":"A","quantity":1,"colour":"red"}]}"#,
+        )
+        .await;
+    let problem = reply.problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["pointer"], "/lines/0/colour");
+}
+
+#[tokio::test]
+async fn a_zero_quantity_answers_422_pointing_at_the_quantity() {
+    let app = spawn_app();
+    let reply = app
+        .post_json("/test/orders", r#"{"lines":[{"sku":"A","quantity":0}]}"#)
+        .await;
+    let problem = reply.problem(422, "validation_failed");
+    assert_eq!(
+        problem["errors"],
+        json!([{"pointer": "/lines/0/quantity", "message": "quantity must be at least 1"}])
+    );
+}
+
+#[tokio::test]
+async fn a_body_without_json_content_type_answers_415() {
+    let app = spawn_app();
+    let mut req = request(Method::POST, "/test/orders", Body::from(r#"{"lines":[]}"#));
+    req.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "text/plain".parse().unwrap_or_else(|_| unreachable!()),
+    );
+    app.send(req).await.problem(415, "unsupported_media_type");
+
+    let req = request(Method::POST, "/test/orders", Body::from(r#"{"lines":[]}"#));
+    app.send(req).await.problem(415, "unsupported_media_type");
+}
+
+/// A JSON string document of exactly `len` bytes.
+fn json_of_len(len: usize) -> String {
+    format!("\"{}\"", "x".repeat(len - 2))
+}
+
+#[tokio::test]
+async fn a_body_at_the_limit_is_read_and_one_byte_more_answers_413() {
+    let app = spawn_app();
+    let at_limit = app
+        .post_json("/test/echo", &json_of_len(TEST_BODY_LIMIT_BYTES))
+        .await;
+    assert_eq!(at_limit.status, StatusCode::OK, "{}", at_limit.text());
+
+    let over = app
+        .post_json("/test/echo", &json_of_len(TEST_BODY_LIMIT_BYTES + 1))
+        .await;
+    over.problem(413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_plain_error_response_from_outside_our_handlers_becomes_a_problem() {
+    let app = spawn_app();
+    app.get("/test/plain-413")
+        .await
+        .problem(413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_with_the_generic_detail_only() {
+    let app = spawn_app();
+    let reply = app.get("/test/panic").await;
+    let problem = reply.problem(500, "internal_error");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(!detail.contains("secret"), "{detail}");
+    assert!(detail.contains("request id"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_request_past_its_timeout_answers_503_with_retry_after() {
+    let app = spawn_app();
+    let reply = app.get("/test/slow").await;
+    reply.problem(503, "request_timeout");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+}
+
+#[tokio::test]
+async fn an_incoming_request_id_is_echoed_and_becomes_the_instance() {
+    let app = spawn_app();
+    let mut req = request(Method::GET, "/no/such/route", Body::empty());
+    req.headers_mut().insert(
+        &REQUEST_ID_HEADER,
+        "client-id-42".parse().unwrap_or_else(|_| unreachable!()),
+    );
+    let reply = app.send(req).await;
+    assert_eq!(reply.header("x-request-id"), Some("client-id-42"));
+    assert_eq!(
+        reply.problem(404, "route_not_found")["instance"],
+        "urn:request:client-id-42"
+    );
+
+    let ok = app.get("/healthz").await;
+    assert!(ok.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn an_unacceptable_incoming_request_id_is_replaced_by_a_uuid() {
+    let app = spawn_app();
+    let mut req = request(Method::GET, "/healthz", Body::empty());
+    let too_long = "a".repeat(65);
+    req.headers_mut().insert(
+        &REQUEST_ID_HEADER,
+        too_long.parse().unwrap_or_else(|_| unreachable!()),
+    );
+    let reply = app.send(req).await;
+    let id = reply.header("x-request-id").unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+}
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_an_id_answers_404_without_saying_why() {
+    let app = spawn_app();
+    let id = ProductId::new().to_string();
+    let ok = app.get(&format!("/test/products/{id}")).await;
+    assert_eq!(ok.text(), id);
+
+    let reply = app.get("/test/products/cart_0191").await;
+    let problem = reply.problem(404, "invalid_path_parameter");
+    assert_eq!(problem["title"], "Resource not found");
+    assert!(!problem["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("prod"));
+}
+
+#[tokio::test]
+async fn query_parameters_are_checked_and_name_the_parameter() {
+    let app = spawn_app();
+    assert_eq!(app.get("/test/page?limit=100").await.text(), "100");
+    let too_many = app.get("/test/page?limit=101").await;
+    assert_eq!(
+        too_many.problem(422, "validation_failed")["errors"][0]["pointer"],
+        "/limit"
+    );
+    let not_a_number = app.get("/test/page?limit=ten").await;
+    assert_eq!(
+        not_a_number.problem(422, "validation_failed")["errors"][0]["pointer"],
+        "/limit"
+    );
+    app.get("/test/page?cursor=%FF")
+        .await
+        .problem(400, "malformed_request");
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_staff_bearer_token() {
+    let app = spawn_app();
+    let reply = app.get("/v1/admin/ping").await;
+    reply.problem(401, "unauthorized");
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+
+    let mut req = request(Method::GET, "/v1/admin/ping", Body::empty());
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        bearer.parse().unwrap_or_else(|_| unreachable!()),
+    );
+    assert_eq!(app.send(req).await.text(), "pong");
+}
+
+#[tokio::test]
+async fn healthz_is_always_ok() {
+    let app = spawn_app();
+    app.readiness.ready.store(false, Ordering::SeqCst);
+    let reply = app.get("/healthz").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json(), json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_follows_the_readiness_check() {
+    let app = spawn_app();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.json(), json!({"status": "ready"}));
+
+    app.readiness.ready.store(false, Ordering::SeqCst);
+    let not_ready = app.get("/readyz").await;
+    let problem = not_ready.problem(503, "not_ready");
+    assert_eq!(not_ready.header("retry-after"), Some("1"));
+    assert!(!problem["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("database"));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_unmatched() {
+    let app = spawn_app();
+    let id = ProductId::new().to_string();
+    app.get(&format!("/test/products/{id}")).await;
+    app.get(&format!("/test/products/{id}")).await;
+    app.get("/no/such/route").await;
+    app.send(request(Method::DELETE, "/healthz", Body::empty()))
+        .await;
+
+    let reply = app.get("/metrics").await;
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = reply.text();
+    for line in [
+        r#"kassa_http_requests_total{method="GET",route="/test/products/{product_id}",status="200"} 2"#,
+        r#"kassa_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+        r#"kassa_http_requests_total{method="DELETE",route="/healthz",status="405"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    assert!(!text.contains(&id), "raw paths must not become labels");
+}
+
+#[tokio::test]
+async fn the_problem_registry_is_served_at_the_type_uris() {
+    let app = spawn_app();
+    let reply = app.get("/problems/validation-failed").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json(),
+        json!({"type": "/problems/validation-failed", "title": "Validation failed",
+               "status": 422, "code": "validation_failed"})
+    );
+    let quantity = app.get("/problems/invalid-quantity").await;
+    assert_eq!(quantity.json()["status"], 422);
+
+    app.get("/problems/no-such-problem")
+        .await
+        .problem(404, "route_not_found");
+
+    let list = app.get("/problems").await.json();
+    assert_eq!(list["next_cursor"], Value::Null);
+    let count = list["items"].as_array().map_or(0, Vec::len);
+    assert_eq!(count, crate::problem::registry().len());
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_is_valid_and_matches_the_route_table() {
+    let app = spawn_app();
+    let doc = app.get("/v1/openapi.json").await.json();
+    assert_eq!(openapi::check_openapi(&doc), Vec::<String>::new());
+
+    let readiness = Arc::new(FakeReadiness {
+        ready: AtomicBool::new(true),
+    });
+    let (_, table) = build(AppState::new(ApiConfig::default(), readiness));
+    assert_eq!(table.entries(), &openapi::operations(&doc));
+}

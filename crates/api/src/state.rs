@@ -1,0 +1,101 @@
+//! What handlers share: configuration, metrics, and the services behind the routes.
+//!
+//! `server` builds one [`AppState`] at startup and hands it to [`crate::build`]. Each district
+//! adds one `Arc<dyn …Service>` field here when its routes arrive; handlers reach it through
+//! axum's `State<AppState>`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+
+/// Shared by every request; cloning copies a few `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ApiConfig>,
+    pub metrics: Arc<Metrics>,
+    /// Asked by `GET /readyz` whether this instance should receive traffic.
+    pub readiness: Arc<dyn Readiness>,
+    // later: pub catalog: Arc<dyn CatalogService>,
+    // later: pub cart: Arc<dyn CartService>,
+}
+
+impl AppState {
+    /// A state with fresh metrics.
+    pub fn new(config: ApiConfig, readiness: Arc<dyn Readiness>) -> AppState {
+        AppState {
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            readiness,
+        }
+    }
+}
+
+/// The HTTP layer's settings; `server` fills them from its configuration files.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Largest request body read, in bytes; above it the answer is 413. Our largest legitimate
+    /// body is a cart or product update of a few KiB, so 64 KiB leaves room while keeping a
+    /// flood of large bodies from buffering much memory.
+    pub body_limit_bytes: usize,
+    /// Longest a request may run, in milliseconds, before it is abandoned with a 503
+    /// `request_timeout`. Ten seconds is above any healthy request, including a checkout that
+    /// waits on a gateway with its own shorter timeout, and below the point where clients and
+    /// load balancers give up on their own and retry blindly.
+    pub request_timeout_ms: u64,
+    /// Most items one list request returns; `limit` above it is a 422. Bounds the work and the
+    /// response size of one request.
+    pub page_size_max: u32,
+    /// Bearer token that `/v1/admin/*` requires (see [`crate::auth::Staff`]). `None` refuses
+    /// every admin request: there is no default token. Never logged (see the `Debug` impl).
+    pub admin_token: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            body_limit_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            page_size_max: 100,
+            admin_token: None,
+        }
+    }
+}
+
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("page_size_max", &self.page_size_max)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// Whether this instance can serve traffic: its database answers, its migrations ran, and so on.
+/// `server` implements it over what it wired; tests use a fake.
+#[async_trait::async_trait]
+pub trait Readiness: Send + Sync {
+    /// `Err` carries a reason for the log; it is not shown to the caller.
+    async fn check(&self) -> Result<(), String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_admin_token() {
+        let config = ApiConfig {
+            admin_token: Some("s3cret".to_owned()),
+            ..ApiConfig::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"));
+        assert!(debug.contains("[redacted]"));
+    }
+}

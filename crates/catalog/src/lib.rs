@@ -1,0 +1,21 @@
+//! Catalog: what a shop sells.
+//!
+//! Owns the tables `catalog_products`, `catalog_variants`, `catalog_variant_options`,
+//! `catalog_prices`, `catalog_categories` and `catalog_product_categories`. A product has one or
+//! more variants; each variant is one SKU with option values (size, colour), a weight and a price
+//! per currency. Products and variants are active or archived; archived ones cannot be bought.
+//!
+//! Read [`model`] first, then the [`CatalogService`] trait. [`Catalog`] implements it over
+//! [`store::CatalogStore`], which holds every SQL statement of the crate. Other districts (the
+//! cart) price lines through [`CatalogService::offers`] and never read these tables.
+
+pub mod error;
+pub mod migrations;
+pub mod model;
+pub mod service;
+pub mod store;
+mod validate;
+
+pub use error::{CatalogError, PROBLEM_TYPES};
+pub use model::*;
+pub use service::{Catalog, CatalogService};
