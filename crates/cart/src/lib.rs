@@ -1,0 +1,31 @@
+//! Cart: what a shopper is about to buy, priced from the catalog every time it is read.
+//!
+//! Owns the tables `carts` (the cart, its email and shipping address, the chosen shipping
+//! option and the SHA-256 of its access token), `cart_lines` (one line per SKU),
+//! `cart_shipping_options` with `cart_shipping_option_countries` and `cart_shipping_tiers`
+//! (staff-configured ways to ship, flat or by weight), and `cart_tax_rates` (one tax rate per
+//! country). It does not own prices, titles or weights: those come from the catalog through
+//! [`kassa_catalog::CatalogService::offers`], never from catalog tables, and are not stored
+//! in the cart. It does not reserve stock or take payment; checkout (in `orders`) does, from a
+//! snapshot of a [`PricedCart`].
+//!
+//! Read [`model`] first ([`Cart`], [`PricedCart`], [`Address`], [`ShippingOption`],
+//! [`CartAccess`]), then the [`CartService`] trait and [`pricing`], whose module documentation
+//! states the totals and tax rounding rule. [`Carts`] implements the service over
+//! [`store::CartStore`], which holds every SQL statement of the crate.
+//!
+//! Anonymous carts are opened by an unguessable [`CartToken`] issued at creation; a missing
+//! cart and a wrong token are the same `cart_not_found`, so ids reveal nothing. Each cart holds
+//! at most [`CartLimits::lines_max`] lines of at most
+//! [`kassa_kernel::quantity::QUANTITY_MAX`] units each.
+
+pub mod error;
+pub mod migrations;
+pub mod model;
+pub mod pricing;
+pub mod service;
+pub mod store;
+
+pub use error::{CartError, PROBLEM_TYPES};
+pub use model::*;
+pub use service::{CartService, Carts};

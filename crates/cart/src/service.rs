@@ -1,0 +1,507 @@
+//! The cart's service trait, the only way other crates use carts, and [`Carts`], which
+//! implements it.
+//!
+//! Every shopper call names a cart and proves access with a [`CartAccess`]; a missing cart and a
+//! wrong token are the same [`CartError::CartNotFound`]. Every shopper call returns the cart
+//! priced anew from the catalog (see [`crate::pricing`]). Writes run in one short transaction
+//! that never waits on the catalog: what a write needs from the catalog is asked before the
+//! transaction starts.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kassa_catalog::CatalogService;
+use kassa_kernel::ids::{CartId, CartLineId, ShippingOptionId};
+use kassa_kernel::quantity::QUANTITY_MAX;
+use kassa_kernel::rounding::Rate;
+use kassa_kernel::{Clock, CountryCode, Currency, Email, Quantity, Sku};
+use tracing::instrument;
+
+use crate::model::{
+    Address, Cart, CartAccess, CartLimits, CartLine, CartToken, NewShippingOption, PricedCart,
+    ShippingOption, ShippingQuote, TaxRate, TokenHash,
+};
+use crate::pricing;
+use crate::store::{CartSnapshot, CartStore, CartTx};
+use crate::CartError;
+
+#[async_trait]
+pub trait CartService: Send + Sync {
+    /// A new empty cart priced in `currency`, and the token that unlocks it. The token is shown
+    /// only here; the cart keeps only its hash.
+    async fn create_cart(&self, currency: Currency) -> Result<(PricedCart, CartToken), CartError>;
+
+    /// The cart, priced from the catalog's current prices.
+    async fn cart(&self, id: CartId, access: &CartAccess) -> Result<PricedCart, CartError>;
+
+    /// Adds `quantity` units of `sku`; a SKU already in the cart adds to its line. Refused with
+    /// `UnknownSku`, `SkuUnavailable`, `PriceUnavailable`, `QuantityTooLarge` (the line would
+    /// pass the quantity maximum) or `TooManyLines` (a new line in a full cart).
+    async fn add_line(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        sku: Sku,
+        quantity: Quantity,
+    ) -> Result<PricedCart, CartError>;
+
+    /// Sets a line's quantity.
+    async fn update_line(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        line: CartLineId,
+        quantity: Quantity,
+    ) -> Result<PricedCart, CartError>;
+
+    async fn remove_line(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        line: CartLineId,
+    ) -> Result<PricedCart, CartError>;
+
+    async fn set_email(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        email: Email,
+    ) -> Result<PricedCart, CartError>;
+
+    /// Sets (replaces) the shipping address. A chosen shipping option that does not deliver to
+    /// the new country is dropped.
+    async fn set_shipping_address(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        address: Address,
+    ) -> Result<PricedCart, CartError>;
+
+    /// The options that apply to the cart now, cheapest first. Needs a shipping address.
+    async fn shipping_options(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+    ) -> Result<Vec<ShippingQuote>, CartError>;
+
+    /// Chooses one of the options [`CartService::shipping_options`] would list.
+    async fn choose_shipping_option(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        option: ShippingOptionId,
+    ) -> Result<PricedCart, CartError>;
+
+    /// Staff: adds a shipping option.
+    async fn create_shipping_option(
+        &self,
+        option: NewShippingOption,
+    ) -> Result<ShippingOption, CartError>;
+
+    /// Staff: every shipping option, in creation order.
+    async fn shipping_options_all(&self) -> Result<Vec<ShippingOption>, CartError>;
+
+    /// Staff: deletes an option; carts that chose it are left without a choice.
+    async fn delete_shipping_option(&self, id: ShippingOptionId) -> Result<(), CartError>;
+
+    /// Staff: sets (inserts or replaces) the tax rate of a country.
+    async fn set_tax_rate(&self, country: CountryCode, rate: Rate) -> Result<TaxRate, CartError>;
+
+    /// Staff: every tax rate, by country code.
+    async fn tax_rates(&self) -> Result<Vec<TaxRate>, CartError>;
+
+    /// Staff: removes a country's tax rate; carts shipping there are no longer taxed.
+    async fn delete_tax_rate(&self, country: CountryCode) -> Result<(), CartError>;
+}
+
+/// The cart service over its store and the catalog.
+pub struct Carts {
+    store: CartStore,
+    /// Prices every line; the cart never reads catalog tables.
+    catalog: Arc<dyn CatalogService>,
+    clock: Arc<dyn Clock>,
+    limits: CartLimits,
+}
+
+impl Carts {
+    pub fn new(
+        store: CartStore,
+        catalog: Arc<dyn CatalogService>,
+        clock: Arc<dyn Clock>,
+        limits: CartLimits,
+    ) -> Self {
+        Carts {
+            store,
+            catalog,
+            clock,
+            limits,
+        }
+    }
+
+    /// The cart priced now, after checking access.
+    async fn read(&self, id: CartId, access: &CartAccess) -> Result<PricedCart, CartError> {
+        let hash = token_hash(id, access)?;
+        let snapshot = self
+            .store
+            .cart_snapshot(id)
+            .await?
+            .ok_or(CartError::CartNotFound(id))?;
+        check_token(id, &snapshot.token_hash, &hash)?;
+        self.price(snapshot).await
+    }
+
+    /// One `offers` call for all the cart's SKUs (none for an empty cart), then pure pricing.
+    async fn price(&self, snapshot: CartSnapshot) -> Result<PricedCart, CartError> {
+        let CartSnapshot {
+            cart,
+            lines,
+            shipping_option,
+            tax_rate,
+            ..
+        } = snapshot;
+        let skus: Vec<Sku> = lines.iter().map(|line| line.sku.clone()).collect();
+        let offers = if skus.is_empty() {
+            Vec::new()
+        } else {
+            self.catalog.offers(&skus, cart.currency).await?
+        };
+        Ok(pricing::price_cart(
+            cart,
+            lines,
+            offers,
+            shipping_option.as_ref(),
+            tax_rate,
+        )?)
+    }
+
+    /// The cart's row, after checking access, without a transaction: for what a write must
+    /// know before it starts (the cart's currency).
+    async fn cart_row(&self, id: CartId, access: &CartAccess) -> Result<Cart, CartError> {
+        let hash = token_hash(id, access)?;
+        let (cart, stored) = self
+            .store
+            .cart(id)
+            .await?
+            .ok_or(CartError::CartNotFound(id))?;
+        check_token(id, &stored, &hash)?;
+        Ok(cart)
+    }
+
+    /// Starts a write on an existing cart: locks it (the first statement of the transaction)
+    /// and checks access. On any error the transaction is dropped, which rolls it back.
+    async fn begin_write(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+    ) -> Result<(CartTx, Cart), CartError> {
+        let hash = token_hash(id, access)?;
+        let mut tx = self.store.begin().await?;
+        let (cart, stored) = tx
+            .lock_cart(id, self.clock.now())
+            .await?
+            .ok_or(CartError::CartNotFound(id))?;
+        check_token(id, &stored, &hash)?;
+        Ok((tx, cart))
+    }
+
+    /// Refuses a SKU the cart cannot sell in `currency`.
+    async fn check_sellable(&self, sku: &Sku, currency: Currency) -> Result<(), CartError> {
+        let offers = self
+            .catalog
+            .offers(std::slice::from_ref(sku), currency)
+            .await?;
+        let offer = offers
+            .into_iter()
+            .find(|offer| offer.sku == *sku)
+            .ok_or_else(|| CartError::UnknownSku(sku.clone()))?;
+        if !offer.purchasable {
+            return Err(CartError::SkuUnavailable(sku.clone()));
+        }
+        if offer.unit_price.is_none() {
+            return Err(CartError::PriceUnavailable {
+                sku: sku.clone(),
+                currency,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds to the SKU's line, or adds a line if the cart has room.
+    async fn merge_line(
+        &self,
+        tx: &mut CartTx,
+        cart: CartId,
+        sku: Sku,
+        quantity: Quantity,
+    ) -> Result<(), CartError> {
+        if let Some(line) = tx.line_by_sku(cart, &sku).await? {
+            let in_cart = line.quantity.get();
+            let merged = Quantity::new(in_cart + quantity.get()).map_err(|_| {
+                CartError::QuantityTooLarge {
+                    sku,
+                    in_cart,
+                    added: quantity.get(),
+                    max: QUANTITY_MAX,
+                }
+            })?;
+            tx.set_line_quantity(cart, line.id, merged).await?;
+            return Ok(());
+        }
+        if tx.count_lines(cart).await? >= u64::from(self.limits.lines_max) {
+            return Err(CartError::TooManyLines {
+                max: self.limits.lines_max,
+            });
+        }
+        let line = CartLine {
+            id: CartLineId::new(),
+            sku,
+            quantity,
+            created_at: self.clock.now(),
+        };
+        tx.insert_line(cart, &line).await?;
+        Ok(())
+    }
+}
+
+/// The hash of the caller's token; a token of the wrong shape cannot open any cart.
+fn token_hash(id: CartId, access: &CartAccess) -> Result<TokenHash, CartError> {
+    access.token_hash().ok_or(CartError::CartNotFound(id))
+}
+
+fn check_token(id: CartId, stored: &TokenHash, given: &TokenHash) -> Result<(), CartError> {
+    if stored.matches(given) {
+        Ok(())
+    } else {
+        Err(CartError::CartNotFound(id))
+    }
+}
+
+#[async_trait]
+impl CartService for Carts {
+    #[instrument(skip_all, fields(currency = %currency))]
+    async fn create_cart(&self, currency: Currency) -> Result<(PricedCart, CartToken), CartError> {
+        let token = CartToken::generate().map_err(CartError::TokenGeneration)?;
+        let now = self.clock.now();
+        let cart = Cart {
+            id: CartId::new(),
+            currency,
+            email: None,
+            shipping_address: None,
+            shipping_option_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_cart(&cart, &token.hash()).await?;
+        tx.commit().await?;
+        tracing::info!(cart_id = %cart.id, "cart created");
+        let priced = pricing::price_cart(cart, Vec::new(), Vec::new(), None, None)?;
+        Ok((priced, token))
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id))]
+    async fn cart(&self, id: CartId, access: &CartAccess) -> Result<PricedCart, CartError> {
+        self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id, sku = %sku, quantity = %quantity))]
+    async fn add_line(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        sku: Sku,
+        quantity: Quantity,
+    ) -> Result<PricedCart, CartError> {
+        // The currency never changes, so the catalog can be asked before the transaction.
+        let cart = self.cart_row(id, access).await?;
+        self.check_sellable(&sku, cart.currency).await?;
+        let (mut tx, _) = self.begin_write(id, access).await?;
+        self.merge_line(&mut tx, id, sku, quantity).await?;
+        tx.commit().await?;
+        self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id, line_id = %line, quantity = %quantity))]
+    async fn update_line(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        line: CartLineId,
+        quantity: Quantity,
+    ) -> Result<PricedCart, CartError> {
+        let (mut tx, _) = self.begin_write(id, access).await?;
+        if !tx.set_line_quantity(id, line, quantity).await? {
+            return Err(CartError::LineNotFound(line));
+        }
+        tx.commit().await?;
+        self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id, line_id = %line))]
+    async fn remove_line(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        line: CartLineId,
+    ) -> Result<PricedCart, CartError> {
+        let (mut tx, _) = self.begin_write(id, access).await?;
+        if !tx.delete_line(id, line).await? {
+            return Err(CartError::LineNotFound(line));
+        }
+        tx.commit().await?;
+        self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id))]
+    async fn set_email(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        email: Email,
+    ) -> Result<PricedCart, CartError> {
+        let (mut tx, _) = self.begin_write(id, access).await?;
+        tx.set_email(id, &email).await?;
+        tx.commit().await?;
+        self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id, country = %address.country()))]
+    async fn set_shipping_address(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        address: Address,
+    ) -> Result<PricedCart, CartError> {
+        let (mut tx, cart) = self.begin_write(id, access).await?;
+        tx.set_address(id, &address).await?;
+        if let Some(option) = cart.shipping_option_id {
+            if !tx.option_delivers_to(option, address.country()).await? {
+                tx.set_shipping_option(id, None).await?;
+                tracing::info!(shipping_option_id = %option, "shipping option dropped: it does not deliver to the new country");
+            }
+        }
+        tx.commit().await?;
+        self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id))]
+    async fn shipping_options(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+    ) -> Result<Vec<ShippingQuote>, CartError> {
+        let priced = self.read(id, access).await?;
+        let country = priced
+            .cart
+            .shipping_address
+            .as_ref()
+            .map(Address::country)
+            .ok_or(CartError::AddressRequired)?;
+        let currency = priced.cart.currency;
+        let options = self.store.shipping_options_to(country, currency).await?;
+        let weight = pricing::weight_grams(&priced.lines);
+        Ok(pricing::quotes(&options, country, currency, weight))
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id, shipping_option_id = %option_id))]
+    async fn choose_shipping_option(
+        &self,
+        id: CartId,
+        access: &CartAccess,
+        option_id: ShippingOptionId,
+    ) -> Result<PricedCart, CartError> {
+        let priced = self.read(id, access).await?;
+        let country = priced
+            .cart
+            .shipping_address
+            .as_ref()
+            .map(Address::country)
+            .ok_or(CartError::AddressRequired)?;
+        let option = self
+            .store
+            .shipping_option(option_id)
+            .await?
+            .ok_or(CartError::ShippingOptionNotFound(option_id))?;
+        let weight = pricing::weight_grams(&priced.lines);
+        if pricing::quote(&option, country, priced.cart.currency, weight).is_none() {
+            return Err(CartError::ShippingOptionNotApplicable(option_id));
+        }
+        let (mut tx, cart) = self.begin_write(id, access).await?;
+        // The address may have changed since the read; the option must still deliver there.
+        match cart.shipping_address.as_ref().map(Address::country) {
+            None => return Err(CartError::AddressRequired),
+            Some(now) if !tx.option_delivers_to(option_id, now).await? => {
+                return Err(CartError::ShippingOptionNotApplicable(option_id))
+            }
+            Some(_) => {}
+        }
+        tx.set_shipping_option(id, Some(option_id))
+            .await
+            .map_err(|err| {
+                if err.is_foreign_key_violation() {
+                    CartError::ShippingOptionNotFound(option_id)
+                } else {
+                    err.into()
+                }
+            })?;
+        tx.commit().await?;
+        self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(name = %option.name()))]
+    async fn create_shipping_option(
+        &self,
+        option: NewShippingOption,
+    ) -> Result<ShippingOption, CartError> {
+        let option = ShippingOption::new(ShippingOptionId::new(), option);
+        let mut tx = self.store.begin().await?;
+        tx.insert_shipping_option(&option, self.clock.now()).await?;
+        tx.commit().await?;
+        tracing::info!(shipping_option_id = %option.id(), "shipping option created");
+        Ok(option)
+    }
+
+    async fn shipping_options_all(&self) -> Result<Vec<ShippingOption>, CartError> {
+        Ok(self.store.shipping_options_all().await?)
+    }
+
+    #[instrument(skip_all, fields(shipping_option_id = %id))]
+    async fn delete_shipping_option(&self, id: ShippingOptionId) -> Result<(), CartError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_shipping_option(id).await? {
+            return Err(CartError::ShippingOptionNotFound(id));
+        }
+        tx.commit().await?;
+        tracing::info!("shipping option deleted");
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(country = %country, rate = %rate))]
+    async fn set_tax_rate(&self, country: CountryCode, rate: Rate) -> Result<TaxRate, CartError> {
+        let tax_rate = TaxRate {
+            country,
+            rate,
+            updated_at: self.clock.now(),
+        };
+        let mut tx = self.store.begin().await?;
+        tx.upsert_tax_rate(&tax_rate).await?;
+        tx.commit().await?;
+        tracing::info!("tax rate set");
+        Ok(tax_rate)
+    }
+
+    async fn tax_rates(&self) -> Result<Vec<TaxRate>, CartError> {
+        Ok(self.store.tax_rates().await?)
+    }
+
+    #[instrument(skip_all, fields(country = %country))]
+    async fn delete_tax_rate(&self, country: CountryCode) -> Result<(), CartError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_tax_rate(country).await? {
+            return Err(CartError::TaxRateNotFound(country));
+        }
+        tx.commit().await?;
+        tracing::info!("tax rate deleted");
+        Ok(())
+    }
+}
