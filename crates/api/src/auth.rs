@@ -59,25 +59,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{ApiConfig, Readiness};
+    use crate::state::ApiConfig;
     use http::{HeaderValue, Request, StatusCode};
-    use std::sync::Arc;
-
-    struct AlwaysReady;
-
-    #[async_trait::async_trait]
-    impl Readiness for AlwaysReady {
-        async fn check(&self) -> Result<(), String> {
-            Ok(())
-        }
-    }
 
     fn state(token: Option<&str>) -> AppState {
         let config = ApiConfig {
             admin_token: token.map(str::to_owned),
             ..ApiConfig::default()
         };
-        AppState::new(config, Arc::new(AlwaysReady))
+        crate::fakes::plain_state(config)
     }
 
     async fn extract(

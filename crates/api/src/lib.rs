@@ -13,17 +13,19 @@
 //!   problem too. [`auth::Staff`] guards admin routes.
 //! - [`openapi`] generates the OpenAPI 3.1 document and checks it against the [`RouteTable`].
 //!
-//! Adding a resource (say carts):
-//! 1. `routes/carts.rs` with handlers annotated `#[utoipa::path(...)]` (document every
-//!    response, errors with `body = Problem, content_type = "application/problem+json"`) and
-//!    `pub fn routes() -> Routes { Routes::new().post("/v1/carts", create_cart)... }`;
-//!    `pub mod carts;` plus `.merge(carts::routes())` in [`routes::all`].
-//! 2. DTOs derive `Serialize`/`Deserialize` (inputs with `deny_unknown_fields`) and
-//!    `utoipa::ToSchema`; money is [`MoneyDto`], lists follow [`page`].
-//! 3. List the handlers in `openapi::ApiDoc`'s `paths(...)`.
+//! Adding a resource (as [`routes::carts`] did):
+//! 1. `routes/<resource>/mod.rs` with `pub fn routes() -> Routes { Routes::new().post(...) }`,
+//!    merged in [`routes::all`], and handlers annotated `#[utoipa::path(...)]` (document every
+//!    response, errors with `body = Problem, content_type = "application/problem+json"`; staff
+//!    routes with `security(("staff_token" = []))`), one file per sub-resource.
+//! 2. DTOs in `routes/<resource>/dto.rs` derive `Serialize`/`Deserialize` (inputs with
+//!    `deny_unknown_fields`) and `utoipa::ToSchema`; money is [`MoneyDto`], lists follow
+//!    [`page`].
+//! 3. A `#[derive(utoipa::OpenApi)] pub struct <Resource>Api` next to `routes()` lists the
+//!    handlers and DTOs; add it to the documents [`openapi::openapi`] merges.
 //! 4. Add the district's `PROBLEM_TYPES` in [`problem::registry()`]; its error enum implements
 //!    `kassa_kernel::DomainError`, which is all `?` needs.
-//! 5. Its service goes into [`AppState`] as `Arc<dyn CartService>`.
+//! 5. Its service goes into [`AppState`] as an `Arc<dyn …Service>`.
 
 pub mod auth;
 pub mod extract;
@@ -38,6 +40,8 @@ pub mod route_table;
 pub mod routes;
 pub mod state;
 
+#[cfg(test)]
+mod fakes;
 #[cfg(test)]
 mod router_tests;
 

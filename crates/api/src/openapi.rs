@@ -1,19 +1,30 @@
 //! The OpenAPI 3.1 document, generated from the code, and a checker for it.
 //!
-//! Each handler carries `#[utoipa::path(...)]` and each DTO `#[derive(utoipa::ToSchema)]`;
-//! [`ApiDoc`] lists the handlers. [`check_openapi`] finds what would make the document lie or
-//! break client generators (dangling `$ref`s, undeclared path parameters, duplicate operation
-//! ids), and the tests compare the document's operations with the router's
-//! [`RouteTable`](crate::RouteTable), so a route cannot go undocumented.
+//! Each handler carries `#[utoipa::path(...)]` and each DTO `#[derive(utoipa::ToSchema)]`.
+//! [`ApiDoc`] lists the service handlers; each resource module lists its own in a document of
+//! its own (`routes::catalog::CatalogApi`, `routes::carts::CartApi`), and [`openapi`] merges
+//! them, so adding a resource touches one line here. Always use [`openapi`], never
+//! `ApiDoc::openapi()` alone: that is only the service routes.
+//!
+//! [`check_openapi`] finds what would make the document lie or break client generators
+//! (dangling `$ref`s, undeclared path parameters, duplicate operation ids), and the tests
+//! compare the document's operations with the router's [`RouteTable`](crate::RouteTable), so a
+//! route cannot go undocumented.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::Value;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::money::MoneyDto;
 use crate::problem::{FieldError, Problem};
 use crate::routes;
+
+/// The security scheme of every `/v1/admin` operation. utoipa's `security(...)` takes only a
+/// literal, so operations write `security(("staff_token" = []))`; a test checks that every admin
+/// operation, and no other, does.
+pub const STAFF_TOKEN: &str = "staff_token";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,18 +41,44 @@ use crate::routes;
         routes::service::openapi_json,
         routes::service::list_problem_types,
         routes::service::get_problem_type,
-        // domain handlers are listed here
+        // Resources list their handlers in their own documents; see `resource_documents`.
     ),
     components(schemas(Problem, FieldError, MoneyDto)),
+    modifiers(&StaffBearer),
     tags(
         (name = "service", description = "Health, readiness, metrics and the API's own documents."),
     ),
 )]
 pub struct ApiDoc;
 
-/// The document served at `/v1/openapi.json`.
+/// Declares the [`STAFF_TOKEN`] scheme: `Authorization: Bearer <token>` (see [`crate::auth`]).
+struct StaffBearer;
+
+impl Modify for StaffBearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            STAFF_TOKEN,
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document served at `/v1/openapi.json`: the service routes and every resource's.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    for part in resource_documents() {
+        doc.merge(part);
+    }
+    doc
+}
+
+/// One document per resource module, merged into [`ApiDoc`]'s by [`openapi`].
+fn resource_documents() -> [utoipa::openapi::OpenApi; 2] {
+    [
+        routes::catalog::CatalogApi::openapi(),
+        routes::carts::CartApi::openapi(),
+    ]
 }
 
 /// The HTTP methods an OpenAPI path item may hold operations under.
@@ -234,6 +271,54 @@ mod tests {
             );
         }
         assert!(doc["components"]["schemas"].get("FieldError").is_some());
+    }
+
+    #[test]
+    fn every_admin_operation_and_only_those_require_the_staff_token() {
+        let doc = document();
+        let scheme = &doc["components"]["securitySchemes"][STAFF_TOKEN];
+        assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+        for (method, path) in operations(&doc) {
+            let operation = &doc["paths"][&path][method.to_ascii_lowercase()];
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get(STAFF_TOKEN).is_some()));
+            assert_eq!(
+                secured,
+                path.starts_with("/v1/admin/"),
+                "{method} {path}: security is {}",
+                operation["security"]
+            );
+        }
+    }
+
+    /// `merge` keeps the first schema of a name and silently drops the others, so two modules
+    /// naming different DTOs alike would publish one of them wrongly.
+    #[test]
+    fn no_two_documents_publish_different_schemas_under_one_name() {
+        let mut seen: BTreeMap<String, Value> = BTreeMap::new();
+        let parts = std::iter::once(ApiDoc::openapi()).chain(resource_documents());
+        for part in parts {
+            let json = serde_json::to_value(part).unwrap_or_default();
+            let Some(schemas) = json["components"]["schemas"].as_object() else {
+                continue;
+            };
+            for (name, schema) in schemas {
+                if let Some(previous) = seen.insert(name.clone(), schema.clone()) {
+                    assert_eq!(&previous, schema, "two different schemas are named {name}");
+                }
+            }
+        }
+        for name in [
+            "Product",
+            "Category",
+            "Cart",
+            "ShippingOption",
+            "TaxRate",
+            "Money",
+        ] {
+            assert!(seen.contains_key(name), "{name} is not published");
+        }
     }
 
     /// A small valid document the broken variants start from.

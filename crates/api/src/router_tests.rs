@@ -19,11 +19,12 @@ use tower::ServiceExt;
 
 use crate::auth::Staff;
 use crate::extract::{Json, Path, Query};
+use crate::fakes::{self, FakeCatalog};
 use crate::page::PageQuery;
 use crate::problem::PROBLEM_JSON;
 use crate::request_id::REQUEST_ID_HEADER;
 use crate::route_table::Routes;
-use crate::state::{ApiConfig, AppState, Readiness};
+use crate::state::{ApiConfig, Readiness};
 use crate::{assemble, build, openapi};
 
 /// Small enough that the over-limit test body is small.
@@ -49,6 +50,8 @@ impl Readiness for FakeReadiness {
 struct TestApp {
     router: Router,
     readiness: Arc<FakeReadiness>,
+    /// Knows one product, [`fakes::product`]; the cart fake knows no carts.
+    catalog: Arc<FakeCatalog>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,9 +128,14 @@ fn spawn_app() -> TestApp {
         admin_token: Some(ADMIN_TOKEN.to_owned()),
         ..ApiConfig::default()
     };
-    let state = AppState::new(config, readiness.clone());
+    let catalog = Arc::new(FakeCatalog::with_product(fakes::product()));
+    let state = fakes::state(config, readiness.clone(), catalog.clone());
     let (router, _) = assemble(crate::routes::all().merge(test_routes()), state);
-    TestApp { router, readiness }
+    TestApp {
+        router,
+        readiness,
+        catalog,
+    }
 }
 
 struct Reply {
@@ -200,14 +208,36 @@ impl TestApp {
     }
 
     async fn post_json(&self, uri: &str, body: &str) -> Reply {
-        let mut req = request(Method::POST, uri, Body::from(body.to_owned()));
-        req.headers_mut().insert(
-            header::CONTENT_TYPE,
-            "application/json"
-                .parse()
-                .unwrap_or_else(|_| unreachable!()),
-        );
+        self.call(Method::POST, uri, &[], Some(body)).await
+    }
+
+    /// A request with extra headers and, if given, a JSON body.
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        json: Option<&str>,
+    ) -> Reply {
+        let body = json.map_or_else(Body::empty, |b| Body::from(b.to_owned()));
+        let mut builder = Request::builder().method(method).uri(uri);
+        if json.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let req = builder
+            .body(body)
+            .unwrap_or_else(|e| panic!("bad test request: {e}"));
         self.send(req).await
+    }
+
+    /// A staff request: [`Self::call`] with the admin bearer token.
+    async fn admin(&self, method: Method, uri: &str, json: Option<&str>) -> Reply {
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        self.call(method, uri, &[("authorization", &bearer)], json)
+            .await
     }
 }
 
@@ -513,9 +543,253 @@ async fn the_served_openapi_document_is_valid_and_matches_the_route_table() {
     let doc = app.get("/v1/openapi.json").await.json();
     assert_eq!(openapi::check_openapi(&doc), Vec::<String>::new());
 
-    let readiness = Arc::new(FakeReadiness {
-        ready: AtomicBool::new(true),
-    });
-    let (_, table) = build(AppState::new(ApiConfig::default(), readiness));
+    let (_, table) = build(fakes::plain_state(ApiConfig::default()));
     assert_eq!(table.entries(), &openapi::operations(&doc));
+    assert!(table.contains(&Method::PUT, "/v1/carts/{cart_id}/shipping-address"));
+    assert!(table.contains(&Method::GET, "/v1/products/{product}"));
+}
+
+// ---- catalog and cart routes: what the api layer itself decides --------------------------
+
+#[tokio::test]
+async fn a_product_is_found_by_id_or_handle_and_anything_else_is_product_not_found() {
+    let app = spawn_app();
+    let known = fakes::product();
+    let by_handle = app.get("/v1/products/tee-aurora").await;
+    assert_eq!(by_handle.status, StatusCode::OK, "{}", by_handle.text());
+    let id = by_handle.json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(id.starts_with("prod_"), "{id}");
+    assert_eq!(by_handle.json()["handle"], known.handle.as_str());
+
+    let by_id = app.get(&format!("/v1/products/{id}")).await;
+    assert_eq!(by_id.json(), by_handle.json());
+
+    for unknown in [
+        "Not%20A%20Handle",
+        "prod_0191",
+        "no-such-product",
+        "%20tee-aurora",
+        "%FF",
+    ] {
+        let reply = app.get(&format!("/v1/products/{unknown}")).await;
+        reply.problem(404, "product_not_found");
+    }
+    let unknown_id = ProductId::new();
+    app.get(&format!("/v1/products/{unknown_id}"))
+        .await
+        .problem(404, "product_not_found");
+}
+
+#[tokio::test]
+async fn the_product_list_query_reaches_the_catalog_as_a_filter() {
+    let app = spawn_app();
+    let reply = app
+        .get("/v1/products?limit=7&currency=EUR&price_max=900")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(reply.json()["next_cursor"], Value::Null);
+    let filter = app
+        .catalog
+        .last_filter()
+        .unwrap_or_else(|| panic!("not asked"));
+    assert_eq!(filter.limit, 7);
+    assert!(!filter.include_archived);
+    assert_eq!(filter.price.map(|p| p.max_minor), Some(Some(900)));
+
+    app.admin(Method::GET, "/v1/admin/products", None).await;
+    let filter = app
+        .catalog
+        .last_filter()
+        .unwrap_or_else(|| panic!("not asked"));
+    assert!(filter.include_archived);
+    assert_eq!(filter.limit, 20);
+
+    let reply = app.get("/v1/products?price_min=100").await;
+    let problem = reply.problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["pointer"], "/currency");
+    let reply = app.get("/v1/products?cursor=cart_0191").await;
+    assert_eq!(
+        reply.problem(422, "validation_failed")["errors"][0]["pointer"],
+        "/cursor"
+    );
+}
+
+#[tokio::test]
+async fn staff_catalog_writes_answer_201_and_refuse_bad_handles_and_currencies() {
+    let app = spawn_app();
+    let created = app
+        .admin(
+            Method::POST,
+            "/v1/admin/categories",
+            Some(r#"{"handle": "t-shirts", "name": " T-shirts "}"#),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(created.json()["handle"], "t-shirts");
+    assert_eq!(created.json()["name"], "T-shirts");
+
+    let bad = app
+        .admin(
+            Method::POST,
+            "/v1/admin/categories",
+            Some(r#"{"handle": "T Shirts", "name": "T-shirts"}"#),
+        )
+        .await;
+    assert_eq!(
+        bad.problem(422, "invalid_handle")["errors"][0]["pointer"],
+        "/handle"
+    );
+
+    let variant = kassa_kernel::ids::VariantId::new();
+    app.admin(
+        Method::PUT,
+        &format!("/v1/admin/variants/{variant}/prices/eur"),
+        Some(r#"{"amount_minor": 100}"#),
+    )
+    .await
+    .problem(422, "unknown_currency");
+    app.admin(
+        Method::DELETE,
+        &format!("/v1/admin/variants/{variant}/prices/EUR"),
+        None,
+    )
+    .await
+    .problem(404, "variant_not_found");
+    app.admin(Method::POST, "/v1/admin/variants/var_1/archive", None)
+        .await
+        .problem(404, "invalid_path_parameter");
+}
+
+#[tokio::test]
+async fn a_malformed_cart_or_line_id_and_a_missing_token_answer_like_an_unknown_cart() {
+    let app = spawn_app();
+    let token = [("cart-token", "t0ken")];
+    let cart = kassa_kernel::ids::CartId::new();
+    let line = kassa_kernel::ids::CartLineId::new();
+
+    // The fake knows no carts: this is the service's own answer to compare with.
+    let unknown = app
+        .call(Method::GET, &format!("/v1/carts/{cart}"), &token, None)
+        .await;
+    unknown.problem(404, "cart_not_found");
+
+    let quantity = Some(r#"{"quantity": 2}"#);
+    let cases = [
+        (
+            Method::GET,
+            "/v1/carts/nonsense".to_owned(),
+            &token[..],
+            None,
+        ),
+        (Method::GET, "/v1/carts/%FF".to_owned(), &token[..], None),
+        (Method::GET, format!("/v1/carts/{line}"), &token[..], None),
+        (Method::GET, format!("/v1/carts/{cart}"), &[][..], None),
+        (
+            Method::PATCH,
+            format!("/v1/carts/{cart}/lines/{cart}"),
+            &token[..],
+            quantity,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/carts/x/lines/{line}"),
+            &token[..],
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/carts/{cart}/shipping-options"),
+            &[("cart-token", "")][..],
+            None,
+        ),
+    ];
+    for (method, uri, headers, body) in cases {
+        let reply = app.call(method.clone(), &uri, headers, body).await;
+        reply.problem(404, "cart_not_found");
+        assert!(reply.json().get("errors").is_none(), "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn tax_rate_routes_refuse_a_bad_country_with_422_and_a_bad_rate_at_its_pointer() {
+    let app = spawn_app();
+    let body = Some(r#"{"rate": "19.50"}"#);
+    app.admin(Method::PUT, "/v1/admin/tax-rates/XX", body)
+        .await
+        .problem(422, "invalid_country");
+    app.admin(Method::DELETE, "/v1/admin/tax-rates/germany", None)
+        .await
+        .problem(422, "invalid_country");
+
+    let set = app.admin(Method::PUT, "/v1/admin/tax-rates/de", body).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text());
+    assert_eq!(
+        set.json(),
+        json!({"country": "DE", "rate": "19.5", "updated_at": "2026-11-22T04:39:36.123Z"})
+    );
+
+    let bad = app
+        .admin(
+            Method::PUT,
+            "/v1/admin/tax-rates/DE",
+            Some(r#"{"rate": "100.5"}"#),
+        )
+        .await;
+    assert_eq!(
+        bad.problem(422, "invalid_rate")["errors"][0]["pointer"],
+        "/rate"
+    );
+    app.admin(Method::DELETE, "/v1/admin/tax-rates/DE", None)
+        .await
+        .problem(404, "tax_rate_not_found");
+}
+
+#[tokio::test]
+async fn a_shipping_option_needs_exactly_one_rate_and_delete_answers_204_without_a_body() {
+    let app = spawn_app();
+    let uri = "/v1/admin/shipping-options";
+    let both = r#"{"name": "DHL", "countries": ["DE"], "currency": "EUR",
+        "flat_amount_minor": 490, "weight_tiers": [{"max_weight_grams": 1000, "amount_minor": 490}]}"#;
+    let neither = r#"{"name": "DHL", "countries": ["DE"], "currency": "EUR"}"#;
+    for body in [both, neither] {
+        app.admin(Method::POST, uri, Some(body))
+            .await
+            .problem(422, "validation_failed");
+    }
+
+    let unordered = r#"{"name": "DHL", "countries": ["DE"], "currency": "EUR", "weight_tiers": [
+        {"max_weight_grams": 1000, "amount_minor": 490}, {"max_weight_grams": 500, "amount_minor": 990}]}"#;
+    let reply = app.admin(Method::POST, uri, Some(unordered)).await;
+    assert_eq!(
+        reply.problem(422, "invalid_shipping_option")["errors"][0]["pointer"],
+        "/weight_tiers/1/max_weight_grams"
+    );
+    let bad_country =
+        r#"{"name": "DHL", "countries": ["DE", "XX"], "currency": "EUR", "flat_amount_minor": 1}"#;
+    let reply = app.admin(Method::POST, uri, Some(bad_country)).await;
+    assert_eq!(
+        reply.problem(422, "validation_failed")["errors"][0]["pointer"],
+        "/countries/1"
+    );
+
+    let flat = r#"{"name": " DHL Paket ", "countries": ["de", "AT", "DE"], "currency": "EUR", "flat_amount_minor": 490}"#;
+    let created = app.admin(Method::POST, uri, Some(flat)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let option = created.json();
+    assert_eq!(option["name"], "DHL Paket");
+    assert_eq!(option["countries"], json!(["AT", "DE"]));
+    assert_eq!(option["flat_amount_minor"], 490);
+    assert_eq!(option["weight_tiers"], Value::Null);
+
+    let id = option["id"].as_str().unwrap_or_default();
+    let deleted = app
+        .admin(Method::DELETE, &format!("{uri}/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(deleted.body.is_empty());
+    assert_eq!(deleted.header("content-type"), None);
 }

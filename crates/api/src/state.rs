@@ -1,11 +1,13 @@
 //! What handlers share: configuration, metrics, and the services behind the routes.
 //!
 //! `server` builds one [`AppState`] at startup and hands it to [`crate::build`]. Each district
-//! adds one `Arc<dyn …Service>` field here when its routes arrive; handlers reach it through
-//! axum's `State<AppState>`.
+//! has one `Arc<dyn …Service>` field here; handlers reach it through axum's `State<AppState>`.
 
 use std::fmt;
 use std::sync::Arc;
+
+use kassa_cart::CartService;
+use kassa_catalog::CatalogService;
 
 use crate::metrics::Metrics;
 
@@ -16,17 +18,26 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Asked by `GET /readyz` whether this instance should receive traffic.
     pub readiness: Arc<dyn Readiness>,
-    // later: pub catalog: Arc<dyn CatalogService>,
-    // later: pub cart: Arc<dyn CartService>,
+    /// Products, variants, prices and categories (`routes::catalog`).
+    pub catalog: Arc<dyn CatalogService>,
+    /// Carts, shipping options and tax rates (`routes::carts`).
+    pub cart: Arc<dyn CartService>,
 }
 
 impl AppState {
     /// A state with fresh metrics.
-    pub fn new(config: ApiConfig, readiness: Arc<dyn Readiness>) -> AppState {
+    pub fn new(
+        config: ApiConfig,
+        readiness: Arc<dyn Readiness>,
+        catalog: Arc<dyn CatalogService>,
+        cart: Arc<dyn CartService>,
+    ) -> AppState {
         AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             readiness,
+            catalog,
+            cart,
         }
     }
 }

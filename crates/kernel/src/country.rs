@@ -68,8 +68,7 @@ impl DomainError for CountryError {
 }
 
 /// An officially assigned ISO 3166-1 alpha-2 code, always upper case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CountryCode(&'static str);
 
 impl CountryCode {
@@ -111,6 +110,15 @@ impl TryFrom<String> for CountryCode {
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
         CountryCode::parse(&s)
+    }
+}
+
+// Written by hand: a derived `Deserialize` on a `&'static str` field demands `'de: 'static`, so
+// a code could only be read from a string literal, never from a request body.
+impl<'de> serde::Deserialize<'de> for CountryCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        CountryCode::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -159,6 +167,17 @@ mod tests {
             CountryCode::parse("XX").unwrap_err().to_string(),
             "'XX' is not an ISO 3166-1 alpha-2 country code such as US or DE"
         );
+    }
+
+    #[test]
+    fn a_code_deserialises_from_an_owned_non_static_buffer() {
+        // A request body is a buffer that lives shorter than 'static.
+        let body = String::from("{\"country\":\"de\"}");
+        let value: std::collections::HashMap<String, CountryCode> =
+            serde_json::from_str(&body).unwrap();
+        assert_eq!(value["country"].as_str(), "DE");
+        let from_reader: CountryCode = serde_json::from_reader(&b"\"fr\""[..]).unwrap();
+        assert_eq!(from_reader.as_str(), "FR");
     }
 
     #[test]

@@ -137,6 +137,27 @@ typed_id!(
     ShippingOptionId, "ship"
 );
 
+typed_id!(
+    /// A customer account.
+    CustomerId, "cus"
+);
+typed_id!(
+    /// A staff account.
+    StaffId, "staff"
+);
+typed_id!(
+    /// A session: one sign-in and the family of refresh tokens that continue it.
+    SessionId, "sess"
+);
+typed_id!(
+    /// One refresh token of a session.
+    RefreshTokenId, "rt"
+);
+typed_id!(
+    /// One entry of the staff audit log.
+    AuditEntryId, "aud"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,310 @@
+//! Stand-ins for the district services in the api crate's own tests. They keep next to no
+//! state: enough to drive a route through extraction, conversion and rendering, and to see what
+//! a handler asked for. How the districts behave is tested against real databases in their own
+//! crates and, through HTTP, in `server/tests/api`.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use kassa_cart::{
+    Address, CartAccess, CartError, CartService, CartToken, NewShippingOption, PricedCart,
+    ShippingOption, ShippingQuote, TaxRate,
+};
+use kassa_catalog::{
+    CatalogError, CatalogService, Category, Handle, NewCategory, NewProduct, NewVariant, Offer,
+    Product, ProductFilter, ProductPage, ProductPatch, Status, VariantPatch,
+};
+use kassa_kernel::ids::{CartId, CartLineId, CategoryId, ProductId, ShippingOptionId, VariantId};
+use kassa_kernel::rounding::Rate;
+use kassa_kernel::{CountryCode, Currency, Email, Money, MoneyError, Quantity, Sku, Timestamp};
+
+use crate::state::{ApiConfig, AppState, Readiness};
+
+/// What the fakes give as "now": 2026-11-22T04:39:36.123Z.
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(1_795_322_376_123)
+}
+
+pub struct AlwaysReady;
+
+#[async_trait]
+impl Readiness for AlwaysReady {
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A state over `catalog` and a [`FakeCart`].
+pub fn state(
+    config: ApiConfig,
+    readiness: Arc<dyn Readiness>,
+    catalog: Arc<FakeCatalog>,
+) -> AppState {
+    AppState::new(config, readiness, catalog, Arc::new(FakeCart))
+}
+
+/// A state over empty fakes, always ready.
+pub fn plain_state(config: ApiConfig) -> AppState {
+    state(
+        config,
+        Arc::new(AlwaysReady),
+        Arc::new(FakeCatalog::default()),
+    )
+}
+
+/// A catalog of at most one product. Writes other than `create_category` fail as if the
+/// product or variant did not exist.
+#[derive(Default)]
+pub struct FakeCatalog {
+    pub product: Option<Product>,
+    /// The filter of the last `list_products` call.
+    pub last_filter: Mutex<Option<ProductFilter>>,
+}
+
+impl FakeCatalog {
+    pub fn with_product(product: Product) -> FakeCatalog {
+        FakeCatalog {
+            product: Some(product),
+            last_filter: Mutex::default(),
+        }
+    }
+
+    pub fn last_filter(&self) -> Option<ProductFilter> {
+        self.last_filter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn visible(&self, include_archived: bool) -> Option<&Product> {
+        self.product
+            .as_ref()
+            .filter(|p| include_archived || p.status == Status::Active)
+    }
+}
+
+/// An active product with no variants, handle `tee-aurora`.
+pub fn product() -> Product {
+    Product {
+        id: ProductId::new(),
+        handle: Handle::parse("tee-aurora").unwrap_or_else(|e| panic!("{e}")),
+        title: "Aurora T-shirt".to_owned(),
+        description: String::new(),
+        status: Status::Active,
+        category_ids: Vec::new(),
+        variants: Vec::new(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+#[async_trait]
+impl CatalogService for FakeCatalog {
+    async fn create_category(&self, input: NewCategory) -> Result<Category, CatalogError> {
+        Ok(Category {
+            id: CategoryId::new(),
+            handle: input.handle,
+            name: input.name.as_str().to_owned(),
+        })
+    }
+
+    async fn categories(&self) -> Result<Vec<Category>, CatalogError> {
+        Ok(Vec::new())
+    }
+
+    async fn create_product(&self, input: NewProduct) -> Result<Product, CatalogError> {
+        Err(CatalogError::HandleTaken(input.handle.to_string()))
+    }
+
+    async fn update_product(
+        &self,
+        id: ProductId,
+        _: ProductPatch,
+    ) -> Result<Product, CatalogError> {
+        Err(CatalogError::ProductNotFound(id))
+    }
+
+    async fn archive_product(&self, id: ProductId) -> Result<Product, CatalogError> {
+        Err(CatalogError::ProductNotFound(id))
+    }
+
+    async fn add_variant(&self, id: ProductId, _: NewVariant) -> Result<Product, CatalogError> {
+        Err(CatalogError::ProductNotFound(id))
+    }
+
+    async fn update_variant(
+        &self,
+        id: VariantId,
+        _: VariantPatch,
+    ) -> Result<Product, CatalogError> {
+        Err(CatalogError::VariantNotFound(id))
+    }
+
+    async fn archive_variant(&self, id: VariantId) -> Result<Product, CatalogError> {
+        Err(CatalogError::VariantNotFound(id))
+    }
+
+    async fn set_price(&self, id: VariantId, _: Money) -> Result<Product, CatalogError> {
+        Err(CatalogError::VariantNotFound(id))
+    }
+
+    async fn remove_price(&self, id: VariantId, _: Currency) -> Result<Product, CatalogError> {
+        Err(CatalogError::VariantNotFound(id))
+    }
+
+    async fn product(
+        &self,
+        id: ProductId,
+        include_archived: bool,
+    ) -> Result<Product, CatalogError> {
+        self.visible(include_archived)
+            .filter(|p| p.id == id)
+            .cloned()
+            .ok_or(CatalogError::ProductNotFound(id))
+    }
+
+    async fn product_by_handle(
+        &self,
+        handle: &Handle,
+        include_archived: bool,
+    ) -> Result<Product, CatalogError> {
+        self.visible(include_archived)
+            .filter(|p| p.handle == *handle)
+            .cloned()
+            .ok_or_else(|| CatalogError::ProductHandleNotFound(handle.to_string()))
+    }
+
+    async fn list_products(&self, filter: ProductFilter) -> Result<ProductPage, CatalogError> {
+        let items = self
+            .visible(filter.include_archived)
+            .cloned()
+            .into_iter()
+            .collect();
+        *self
+            .last_filter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(filter);
+        Ok(ProductPage {
+            items,
+            next_cursor: None,
+        })
+    }
+
+    async fn offers(&self, _: &[Sku], _: Currency) -> Result<Vec<Offer>, CatalogError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A cart service that knows no carts (every shopper call is `cart_not_found`), keeps no
+/// shipping options or tax rates, and answers staff writes as if they succeeded.
+pub struct FakeCart;
+
+#[async_trait]
+impl CartService for FakeCart {
+    /// A [`CartToken`] can only be issued by the cart crate, so this fake cannot create carts.
+    async fn create_cart(&self, _: Currency) -> Result<(PricedCart, CartToken), CartError> {
+        Err(CartError::Money(MoneyError::CurrencyMismatch {
+            left: Currency::Eur,
+            right: Currency::Usd,
+        }))
+    }
+
+    async fn cart(&self, id: CartId, _: &CartAccess) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn add_line(
+        &self,
+        id: CartId,
+        _: &CartAccess,
+        _: Sku,
+        _: Quantity,
+    ) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn update_line(
+        &self,
+        id: CartId,
+        _: &CartAccess,
+        _: CartLineId,
+        _: Quantity,
+    ) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn remove_line(
+        &self,
+        id: CartId,
+        _: &CartAccess,
+        _: CartLineId,
+    ) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn set_email(
+        &self,
+        id: CartId,
+        _: &CartAccess,
+        _: Email,
+    ) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn set_shipping_address(
+        &self,
+        id: CartId,
+        _: &CartAccess,
+        _: Address,
+    ) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn shipping_options(
+        &self,
+        id: CartId,
+        _: &CartAccess,
+    ) -> Result<Vec<ShippingQuote>, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn choose_shipping_option(
+        &self,
+        id: CartId,
+        _: &CartAccess,
+        _: ShippingOptionId,
+    ) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn create_shipping_option(
+        &self,
+        option: NewShippingOption,
+    ) -> Result<ShippingOption, CartError> {
+        Ok(ShippingOption::new(ShippingOptionId::new(), option))
+    }
+
+    async fn shipping_options_all(&self) -> Result<Vec<ShippingOption>, CartError> {
+        Ok(Vec::new())
+    }
+
+    async fn delete_shipping_option(&self, _: ShippingOptionId) -> Result<(), CartError> {
+        Ok(())
+    }
+
+    async fn set_tax_rate(&self, country: CountryCode, rate: Rate) -> Result<TaxRate, CartError> {
+        Ok(TaxRate {
+            country,
+            rate,
+            updated_at: now(),
+        })
+    }
+
+    async fn tax_rates(&self) -> Result<Vec<TaxRate>, CartError> {
+        Ok(Vec::new())
+    }
+
+    async fn delete_tax_rate(&self, country: CountryCode) -> Result<(), CartError> {
+        Err(CartError::TaxRateNotFound(country))
+    }
+}

@@ -1,0 +1,368 @@
+//! Settings, parsed once at start-up into typed structs.
+//!
+//! Layers, later wins: the built-in `config/default.toml` (compiled in, so the binary runs with
+//! no files at all), then `<config dir>/<KASSA_ENV>.toml` if present (`KASSA_ENV` defaults to
+//! `local`), then environment variables `KASSA__<SECTION>__<KEY>`. An environment value is read
+//! as the type the key already has (a port stays an integer); a key with no default is a string.
+//! Every error names the offending key, e.g. `server.port (from KASSA__SERVER__PORT): …`.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use toml::{Table, Value};
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+const ENV_PREFIX: &str = "KASSA__";
+
+/// The most lines a cart may be configured to hold: every cart read prices all its SKUs in one
+/// catalog lookup, which takes at most `kassa_catalog::OFFER_SKUS_MAX` SKUs (500, far below
+/// `u32::MAX`, so the conversion is exact).
+const CART_LINES_MAX_LIMIT: u32 = kassa_catalog::OFFER_SKUS_MAX as u32;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
+    pub cart: CartSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub page_size_max: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CartSettings {
+    pub lines_max: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Why the settings could not be loaded. The message always names the key or file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads the layers from `config_dir` for environment `env` and the given variables.
+    pub fn load(
+        config_dir: &Path,
+        env: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, SettingsError> {
+        let mut tree = parse_toml(DEFAULTS, "built-in defaults")?;
+        let env_file = config_dir.join(format!("{env}.toml"));
+        if env_file.exists() {
+            let text = std::fs::read_to_string(&env_file)
+                .map_err(|e| SettingsError(format!("{}: {e}", env_file.display())))?;
+            merge(
+                &mut tree,
+                parse_toml(&text, &env_file.display().to_string())?,
+            );
+        }
+        let mut origins = Vec::new();
+        for (name, raw) in vars {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+            if keys.iter().any(String::is_empty) {
+                return Err(SettingsError(format!("{name}: empty key segment")));
+            }
+            set_from_env(&mut tree, &keys, &raw, &name)?;
+            origins.push((keys.join("."), name));
+        }
+        let value = Value::Table(tree);
+        let settings: Settings = serde_path_to_error::deserialize(value).map_err(|err| {
+            let key = err.path().to_string();
+            let origin = origins
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, var)| format!(" (from {var})"))
+                .unwrap_or_default();
+            SettingsError(format!("setting {key}{origin}: {}", err.inner()))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that go beyond types: ranges that other parts of kassa rely on.
+    fn validate(&self) -> Result<(), SettingsError> {
+        let lines_max = self.cart.lines_max;
+        if lines_max == 0 || lines_max > CART_LINES_MAX_LIMIT {
+            return Err(SettingsError(format!(
+                "setting cart.lines_max: must be from 1 to {CART_LINES_MAX_LIMIT}, got {lines_max}"
+            )));
+        }
+        if self.http.page_size_max == 0 {
+            return Err(SettingsError(
+                "setting http.page_size_max: must be at least 1".into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(SettingsError(
+                "setting database.max_connections: must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Loads from the process environment: `KASSA_ENV`, `KASSA_CONFIG_DIR` (default `config`),
+    /// and every `KASSA__…` variable.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        let env = std::env::var("KASSA_ENV").unwrap_or_else(|_| "local".to_owned());
+        let dir = std::env::var("KASSA_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
+        Settings::load(Path::new(&dir), &env, std::env::vars())
+    }
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<Table, SettingsError> {
+    text.parse::<Table>()
+        .map_err(|e| SettingsError(format!("{origin}: {e}")))
+}
+
+fn merge(base: &mut Table, over: Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets `keys` in `tree` from an environment string, typed like the value already there.
+fn set_from_env(
+    tree: &mut Table,
+    keys: &[String],
+    raw: &str,
+    var: &str,
+) -> Result<(), SettingsError> {
+    let (last, parents) = keys
+        .split_last()
+        .ok_or_else(|| SettingsError(format!("{var}: no key")))?;
+    let mut table = tree;
+    for key in parents {
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
+        table = match entry {
+            Value::Table(t) => t,
+            _ => {
+                return Err(SettingsError(format!(
+                    "{var}: {} is not a section",
+                    keys.join(".")
+                )))
+            }
+        };
+    }
+    let typed = match table.get(last) {
+        Some(Value::Integer(_)) => raw.trim().parse::<i64>().map(Value::Integer).map_err(|_| {
+            SettingsError(format!(
+                "setting {} (from {var}): expected an integer, got '{raw}'",
+                keys.join(".")
+            ))
+        })?,
+        Some(Value::Boolean(_)) => match raw.trim() {
+            "true" | "1" => Value::Boolean(true),
+            "false" | "0" => Value::Boolean(false),
+            _ => {
+                return Err(SettingsError(format!(
+                    "setting {} (from {var}): expected true or false, got '{raw}'",
+                    keys.join(".")
+                )))
+            }
+        },
+        Some(Value::Table(_)) => {
+            return Err(SettingsError(format!(
+                "{var}: {} is a section, not a value",
+                keys.join(".")
+            )))
+        }
+        _ => Value::String(raw.to_owned()),
+    };
+    table.insert(last.clone(), typed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn no_dir() -> PathBuf {
+        PathBuf::from("/nonexistent-kassa-config")
+    }
+
+    #[test]
+    fn the_built_in_defaults_need_no_files() {
+        let s = Settings::load(&no_dir(), "local", vars(&[])).unwrap();
+        assert_eq!(s.server.host, "127.0.0.1");
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.database.url, "");
+        assert_eq!(s.database.data_dir, PathBuf::from("./data"));
+        assert!(s.admin.token.is_none());
+    }
+
+    #[test]
+    fn environment_variables_override_with_the_type_of_the_key() {
+        let s = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[
+                ("KASSA__SERVER__PORT", "9090"),
+                ("KASSA__ADMIN__TOKEN", "12345"),
+                ("KASSA__DATABASE__MIGRATE_ON_START", "false"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9090);
+        assert_eq!(s.admin.token.unwrap().expose_secret(), "12345");
+        assert!(!s.database.migrate_on_start);
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_key_and_variable() {
+        let err = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__SERVER__PORT", "eighty")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.port"), "{err}");
+        assert!(err.contains("KASSA__SERVER__PORT"), "{err}");
+    }
+
+    #[test]
+    fn an_out_of_range_value_names_the_key() {
+        let err = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__SERVER__PORT", "70000")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.port"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let err = Settings::load(&no_dir(), "local", vars(&[("KASSA__SERVER__PROT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn the_environment_file_overrides_the_defaults_and_the_variables_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("staging.toml"),
+            "[server]\nport = 7000\n[log]\nformat = \"pretty\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(dir.path(), "staging", vars(&[])).unwrap();
+        assert_eq!(s.server.port, 7000);
+        assert_eq!(s.log.format, LogFormat::Pretty);
+        let s = Settings::load(
+            dir.path(),
+            "staging",
+            vars(&[("KASSA__SERVER__PORT", "7001")]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 7001);
+    }
+
+    #[test]
+    fn a_cart_line_limit_past_what_one_catalog_lookup_can_price_is_refused() {
+        let ok = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__CART__LINES_MAX", "500")]),
+        );
+        assert_eq!(ok.unwrap().cart.lines_max, 500);
+        for bad in ["501", "0"] {
+            let err = Settings::load(&no_dir(), "local", vars(&[("KASSA__CART__LINES_MAX", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("cart.lines_max"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_in_a_file_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("local.toml"), "[log]\nformat = \"xml\"\n").unwrap();
+        let err = Settings::load(dir.path(), "local", vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("log.format"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_token_is_not_printed_by_debug() {
+        let s = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__ADMIN__TOKEN", "s3cr3t")]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,11 @@
+//! API tests: one integration binary with a module per resource (it saves link time). Every test
+//! spawns the real application on a random port over a fresh database: SQLite, or PostgreSQL
+//! when TEST_DATABASE_URL is set.
+
+mod helpers;
+
+mod bad_input;
+mod carts;
+mod catalog;
+mod service;
+mod totals;
