@@ -45,13 +45,21 @@ pub fn fmt_prefixed(f: &mut fmt::Formatter<'_>, prefix: &str, id: &uuid::Uuid) -
     write!(f, "{prefix}_{}", id.simple())
 }
 
+/// What [`typed_id!`] expands to refers to these, so a crate using the macro needs neither
+/// `serde` nor `uuid` as its own dependency.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+    pub use uuid;
+}
+
 /// Declares a typed id with its prefix: `Display`/`FromStr`/serde as the prefixed string.
 #[macro_export]
 macro_rules! typed_id {
     ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(uuid::Uuid);
+        pub struct $name($crate::ids::__private::uuid::Uuid);
 
         impl $name {
             /// The prefix shown before the UUID.
@@ -59,14 +67,14 @@ macro_rules! typed_id {
 
             /// A new time-ordered id.
             pub fn new() -> Self {
-                Self(uuid::Uuid::now_v7())
+                Self($crate::ids::__private::uuid::Uuid::now_v7())
             }
 
-            pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+            pub fn from_uuid(uuid: $crate::ids::__private::uuid::Uuid) -> Self {
                 Self(uuid)
             }
 
-            pub fn as_uuid(&self) -> &uuid::Uuid {
+            pub fn as_uuid(&self) -> &$crate::ids::__private::uuid::Uuid {
                 &self.0
             }
         }
@@ -97,16 +105,16 @@ macro_rules! typed_id {
             }
         }
 
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl $crate::ids::__private::serde::Serialize for $name {
+            fn serialize<S: $crate::ids::__private::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
             }
         }
 
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+        impl<'de> $crate::ids::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<D: $crate::ids::__private::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as $crate::ids::__private::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err($crate::ids::__private::serde::de::Error::custom)
             }
         }
     };

@@ -1,0 +1,117 @@
+//! Events: past-tense facts a district records about its own changes (DESIGN §7).
+//!
+//! Each district owns an outbox table of the same shape (`<district>_outbox`, created by the
+//! district's own migration from [`outbox_table_sql`]) and appends its events with [`append`]
+//! inside the SAME transaction as the change they describe (transactional outbox), so an event
+//! exists exactly when its change committed. Delivering them to a bus is a later concern; for
+//! now they are listed by [`list`].
+//!
+//! An event: a UUIDv7 id (`evt_…`), a stable type name (`inventory.reserved`), a version, the
+//! aggregate it is about, when it happened (from the district's Clock) and its data as JSON.
+
+use kassa_db::{row, Db, DbError, Sql, Tx};
+use kassa_kernel::Timestamp;
+
+kassa_kernel::typed_id!(
+    /// One recorded event.
+    EventId, "evt"
+);
+
+/// An event about to be recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Stable, past tense, `<district>.<fact>`: e.g. `inventory.reserved`.
+    pub event_type: &'static str,
+    /// Bumped only for a breaking change of `data` (which then is a new event in effect).
+    pub version: u32,
+    /// The id of the aggregate the event is about (a SKU, an order id, …).
+    pub aggregate_id: String,
+    pub occurred_at: Timestamp,
+    pub data: serde_json::Value,
+}
+
+/// An event as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub event_type: String,
+    pub version: u32,
+    pub aggregate_id: String,
+    pub occurred_at: Timestamp,
+    pub data: serde_json::Value,
+    /// When a relay published it; `None` until then.
+    pub published_at: Option<Timestamp>,
+}
+
+/// The outbox table's DDL for `table` (the same on SQLite and PostgreSQL). A district's
+/// migration writes this statement out literally; the store tests check it matches.
+pub fn outbox_table_sql(table: &str) -> String {
+    format!(
+        "CREATE TABLE {table} (
+    id TEXT PRIMARY KEY,
+    event_type TEXT NOT NULL,
+    version BIGINT NOT NULL CHECK (version >= 1),
+    aggregate_id TEXT NOT NULL,
+    occurred_at_ms BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    published_at_ms BIGINT
+);
+CREATE INDEX {table}_unpublished ON {table} (published_at_ms, id);"
+    )
+}
+
+/// Appends `events` to `table` inside the caller's transaction.
+pub async fn append(tx: &mut Tx, table: &'static str, events: &[NewEvent]) -> Result<(), DbError> {
+    for event in events {
+        let sql = format!(
+            "INSERT INTO {table} (id, event_type, version, aggregate_id, occurred_at_ms, data) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        sqlx::query(&sql)
+            .bind(EventId::new().to_string())
+            .bind(event.event_type)
+            .bind(i64::from(event.version))
+            .bind(event.aggregate_id.as_str())
+            .bind(event.occurred_at.millis())
+            .bind(event.data.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Events of `table` in recording order (ids are time-ordered), after `after`, at most `limit`.
+pub async fn list(
+    db: &Db,
+    table: &'static str,
+    after: Option<EventId>,
+    limit: u32,
+) -> Result<Vec<Event>, DbError> {
+    let mut sql = Sql::new(&format!(
+        "SELECT id, event_type, version, aggregate_id, occurred_at_ms, data, published_at_ms \
+         FROM {table}"
+    ));
+    if let Some(after) = after {
+        sql.push(" WHERE id > ").bind(after.to_string());
+    }
+    sql.push(" ORDER BY id LIMIT ").bind(i64::from(limit));
+    let rows = sql.build()?.fetch_all(db.reader()).await?;
+    rows.iter()
+        .map(|r| {
+            let data: String = row::text(r, "data")?;
+            let version = u32::try_from(row::int(r, "version")?)
+                .map_err(|_| DbError::Corrupt("event version out of range".into()))?;
+            Ok(Event {
+                id: row::parse(r, "id")?,
+                event_type: row::text(r, "event_type")?,
+                version,
+                aggregate_id: row::text(r, "aggregate_id")?,
+                occurred_at: Timestamp::from_millis(row::int(r, "occurred_at_ms")?),
+                data: serde_json::from_str(&data)
+                    .map_err(|err| DbError::Corrupt(format!("event data: {err}")))?,
+                published_at: sqlx::Row::try_get::<Option<i64>, _>(r, "published_at_ms")?
+                    .map(Timestamp::from_millis),
+            })
+        })
+        .collect()
+}
