@@ -1,7 +1,9 @@
 //! Stand-ins for the district services in the api crate's own tests. They keep next to no
 //! state: enough to drive a route through extraction, conversion and rendering, and to see what
 //! a handler asked for. How the districts behave is tested against real databases in their own
-//! crates and, through HTTP, in `server/tests/api`.
+//! crates and, through HTTP, in `server/tests/api`. The identity fake is in `fakes/identity.rs`.
+
+mod identity;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,11 +16,15 @@ use kassa_catalog::{
     CatalogError, CatalogService, Category, Handle, NewCategory, NewProduct, NewVariant, Offer,
     Product, ProductFilter, ProductPage, ProductPatch, Status, VariantPatch,
 };
-use kassa_kernel::ids::{CartId, CartLineId, CategoryId, ProductId, ShippingOptionId, VariantId};
+use kassa_kernel::ids::{
+    CartId, CartLineId, CategoryId, CustomerId, ProductId, ShippingOptionId, VariantId,
+};
 use kassa_kernel::rounding::Rate;
 use kassa_kernel::{CountryCode, Currency, Email, Money, MoneyError, Quantity, Sku, Timestamp};
 
-use crate::state::{ApiConfig, AppState, Readiness};
+use crate::state::{ApiConfig, AppState, Readiness, Services};
+
+pub use identity::{FakeIdentity, CUSTOMER_TOKEN, OWNER_TOKEN, SUPPORT_TOKEN};
 
 /// What the fakes give as "now": 2026-11-22T04:39:36.123Z.
 pub fn now() -> Timestamp {
@@ -34,13 +40,19 @@ impl Readiness for AlwaysReady {
     }
 }
 
-/// A state over `catalog` and a [`FakeCart`].
+/// A state over `identity`, `catalog` and a [`FakeCart`].
 pub fn state(
     config: ApiConfig,
     readiness: Arc<dyn Readiness>,
+    identity: Arc<FakeIdentity>,
     catalog: Arc<FakeCatalog>,
 ) -> AppState {
-    AppState::new(config, readiness, catalog, Arc::new(FakeCart))
+    let services = Services {
+        identity,
+        catalog,
+        cart: Arc::new(FakeCart),
+    };
+    AppState::new(config, readiness, services)
 }
 
 /// A state over empty fakes, always ready.
@@ -48,6 +60,7 @@ pub fn plain_state(config: ApiConfig) -> AppState {
     state(
         config,
         Arc::new(AlwaysReady),
+        Arc::new(FakeIdentity::default()),
         Arc::new(FakeCatalog::default()),
     )
 }
@@ -202,7 +215,11 @@ pub struct FakeCart;
 #[async_trait]
 impl CartService for FakeCart {
     /// A [`CartToken`] can only be issued by the cart crate, so this fake cannot create carts.
-    async fn create_cart(&self, _: Currency) -> Result<(PricedCart, CartToken), CartError> {
+    async fn create_cart(
+        &self,
+        _: Currency,
+        _: Option<CustomerId>,
+    ) -> Result<(PricedCart, CartToken), CartError> {
         Err(CartError::Money(MoneyError::CurrencyMismatch {
             left: Currency::Eur,
             right: Currency::Usd,
@@ -211,6 +228,18 @@ impl CartService for FakeCart {
 
     async fn cart(&self, id: CartId, _: &CartAccess) -> Result<PricedCart, CartError> {
         Err(CartError::CartNotFound(id))
+    }
+
+    async fn customer_cart(&self, _: CustomerId) -> Result<Option<PricedCart>, CartError> {
+        Ok(None)
+    }
+
+    async fn merge_on_sign_in(
+        &self,
+        _: CustomerId,
+        _: Option<(CartId, String)>,
+    ) -> Result<Option<PricedCart>, CartError> {
+        Ok(None)
     }
 
     async fn add_line(

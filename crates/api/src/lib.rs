@@ -10,14 +10,18 @@
 //! - [`ApiError`] (in [`problem`]) is the error every handler returns; a district error
 //!   converts into it with `?`. [`problem::registry()`] lists every problem code.
 //! - [`extract`] has our `Json`, `Path` and `Query`: use them, not axum's, so bad input is a
-//!   problem too. [`auth::Staff`] guards admin routes.
+//!   problem too. [`auth`] has the authentication extractors: [`auth::Staff`] with its
+//!   permission (`Staff<CatalogWrite>`) guards every admin route, [`auth::Customer`] and
+//!   [`auth::MaybeCustomer`] the customer's; [`audit`] records staff changes, with no code in
+//!   handlers.
 //! - [`openapi`] generates the OpenAPI 3.1 document and checks it against the [`RouteTable`].
 //!
 //! Adding a resource (as [`routes::carts`] did):
 //! 1. `routes/<resource>/mod.rs` with `pub fn routes() -> Routes { Routes::new().post(...) }`,
 //!    merged in [`routes::all`], and handlers annotated `#[utoipa::path(...)]` (document every
 //!    response, errors with `body = Problem, content_type = "application/problem+json"`; staff
-//!    routes with `security(("staff_token" = []))`), one file per sub-resource.
+//!    routes take `Staff<Permission>` and declare `security(("staff_token" = []))`, customer
+//!    routes `security(("customer_token" = []))`), one file per sub-resource.
 //! 2. DTOs in `routes/<resource>/dto.rs` derive `Serialize`/`Deserialize` (inputs with
 //!    `deny_unknown_fields`) and `utoipa::ToSchema`; money is [`MoneyDto`], lists follow
 //!    [`page`].
@@ -27,7 +31,9 @@
 //!    `kassa_kernel::DomainError`, which is all `?` needs.
 //! 5. Its service goes into [`AppState`] as an `Arc<dyn …Service>`.
 
+pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
@@ -48,7 +54,7 @@ mod router_tests;
 pub use money::MoneyDto;
 pub use problem::{ApiError, FieldError, Problem};
 pub use route_table::{RouteTable, Routes};
-pub use state::{ApiConfig, AppState, Readiness};
+pub use state::{ApiConfig, AppState, Readiness, Services};
 
 use axum::Router;
 

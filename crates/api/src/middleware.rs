@@ -18,6 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::audit;
 use crate::metrics::{Metrics, UNMATCHED_ROUTE};
 use crate::problem::{
     ApiError, INTERNAL_ERROR, MALFORMED_REQUEST, METHOD_NOT_ALLOWED, PAYLOAD_TOO_LARGE,
@@ -35,11 +36,13 @@ use crate::state::AppState;
 ///    of the request carries them; finishing requests log at INFO (errors are logged by
 ///    `ApiError`, so tower-http's failure log is off);
 /// 3. metrics — outside the timeout and the panic catcher, so 503s and 500s are counted too;
-/// 4. timeout — abandons the request after `request_timeout_ms` with a 503 `request_timeout`;
-/// 5. panic catcher — a panicking handler becomes a logged 500 `internal_error`, not a dropped
+/// 4. audit — records successful staff changes ([`crate::audit`]); outside the timeout, so a
+///    change the handler committed is never reported as a 503 because its audit write was slow;
+/// 5. timeout — abandons the request after `request_timeout_ms` with a 503 `request_timeout`;
+/// 6. panic catcher — a panicking handler becomes a logged 500 `internal_error`, not a dropped
 ///    connection;
-/// 6. body limit — sets the limit our `Json` extractor reads up to (it answers 413 beyond);
-/// 7. problem fallback — turns the few plain error responses produced outside our handlers
+/// 7. body limit — sets the limit our `Json` extractor reads up to (it answers 413 beyond);
+/// 8. problem fallback — turns the few plain error responses produced outside our handlers
 ///    (axum's 404 and 405, a layer's 413) into problem documents.
 ///
 /// CORS and compression (STYLE §8) join this list when a storefront origin is configured and
@@ -57,6 +60,10 @@ pub fn layers(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(axum_middleware::from_fn_with_state(
             Arc::clone(&state.metrics),
             record_metrics,
+        ))
+        .layer(axum_middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_staff_changes,
         ))
         .layer(axum_middleware::from_fn_with_state(
             timeout,

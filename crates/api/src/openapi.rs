@@ -2,7 +2,8 @@
 //!
 //! Each handler carries `#[utoipa::path(...)]` and each DTO `#[derive(utoipa::ToSchema)]`.
 //! [`ApiDoc`] lists the service handlers; each resource module lists its own in a document of
-//! its own (`routes::catalog::CatalogApi`, `routes::carts::CartApi`), and [`openapi`] merges
+//! its own (`routes::identity::IdentityApi`, `routes::catalog::CatalogApi`,
+//! `routes::carts::CartApi`), and [`openapi`] merges
 //! them, so adding a resource touches one line here. Always use [`openapi`], never
 //! `ApiDoc::openapi()` alone: that is only the service routes.
 //!
@@ -21,10 +22,15 @@ use crate::money::MoneyDto;
 use crate::problem::{FieldError, Problem};
 use crate::routes;
 
-/// The security scheme of every `/v1/admin` operation. utoipa's `security(...)` takes only a
-/// literal, so operations write `security(("staff_token" = []))`; a test checks that every admin
-/// operation, and no other, does.
+/// The security scheme of every `/v1/admin` operation but the staff sign-in: a staff member's
+/// access token. utoipa's `security(...)` takes only a literal, so operations write
+/// `security(("staff_token" = []))`; a test checks that every admin operation does, and that
+/// outside `/v1/admin` it is only ever an alternative to [`CUSTOMER_TOKEN`].
 pub const STAFF_TOKEN: &str = "staff_token";
+
+/// The security scheme of customer operations: a customer's access token. Required on
+/// `/v1/me…`, optional on cart routes (which take a `Cart-Token` instead).
+pub const CUSTOMER_TOKEN: &str = "customer_token";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,23 +50,32 @@ pub const STAFF_TOKEN: &str = "staff_token";
         // Resources list their handlers in their own documents; see `resource_documents`.
     ),
     components(schemas(Problem, FieldError, MoneyDto)),
-    modifiers(&StaffBearer),
+    modifiers(&BearerSchemes),
     tags(
         (name = "service", description = "Health, readiness, metrics and the API's own documents."),
     ),
 )]
 pub struct ApiDoc;
 
-/// Declares the [`STAFF_TOKEN`] scheme: `Authorization: Bearer <token>` (see [`crate::auth`]).
-struct StaffBearer;
+/// Declares the [`STAFF_TOKEN`] and [`CUSTOMER_TOKEN`] schemes: both are
+/// `Authorization: Bearer <access token>` (see [`crate::auth`]), from a staff or a customer
+/// session.
+struct BearerSchemes;
 
-impl Modify for StaffBearer {
+impl Modify for BearerSchemes {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            STAFF_TOKEN,
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        for (name, whose) in [(STAFF_TOKEN, "a staff"), (CUSTOMER_TOKEN, "a customer")] {
+            let scheme = HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(format!(
+                    "The access token of {whose} session (`POST /v1/admin/sessions` or \
+                     `POST /v1/sessions`)."
+                )))
+                .build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
     }
 }
 
@@ -74,8 +89,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// One document per resource module, merged into [`ApiDoc`]'s by [`openapi`].
-fn resource_documents() -> [utoipa::openapi::OpenApi; 2] {
+fn resource_documents() -> [utoipa::openapi::OpenApi; 3] {
     [
+        routes::identity::IdentityApi::openapi(),
         routes::catalog::CatalogApi::openapi(),
         routes::carts::CartApi::openapi(),
     ]
@@ -273,22 +289,68 @@ mod tests {
         assert!(doc["components"]["schemas"].get("FieldError").is_some());
     }
 
+    /// The one admin operation that needs no token: it is how a staff member gets one.
+    const STAFF_SIGN_IN: (&str, &str) = ("POST", "/v1/admin/sessions");
+
+    /// The names of the schemes an operation accepts, one set per alternative; an empty set
+    /// is "no token needed".
+    fn security_alternatives(operation: &Value) -> Vec<BTreeSet<String>> {
+        operation["security"]
+            .as_array()
+            .map(|alternatives| {
+                alternatives
+                    .iter()
+                    .map(|r| r.as_object().map(|o| o.keys().cloned().collect()))
+                    .map(Option::unwrap_or_default)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     #[test]
-    fn every_admin_operation_and_only_those_require_the_staff_token() {
+    fn every_admin_operation_but_the_sign_in_requires_the_staff_token() {
         let doc = document();
-        let scheme = &doc["components"]["securitySchemes"][STAFF_TOKEN];
-        assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+        for name in [STAFF_TOKEN, CUSTOMER_TOKEN] {
+            let scheme = &doc["components"]["securitySchemes"][name];
+            assert_eq!(scheme["scheme"], "bearer", "{name}: {scheme}");
+        }
+        let staff_only: Vec<BTreeSet<String>> = vec![[STAFF_TOKEN.to_owned()].into()];
         for (method, path) in operations(&doc) {
             let operation = &doc["paths"][&path][method.to_ascii_lowercase()];
-            let secured = operation["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.get(STAFF_TOKEN).is_some()));
-            assert_eq!(
-                secured,
-                path.starts_with("/v1/admin/"),
-                "{method} {path}: security is {}",
-                operation["security"]
-            );
+            let alternatives = security_alternatives(operation);
+            let at = format!("{method} {path}: security is {}", operation["security"]);
+            if (method.as_str(), path.as_str()) == STAFF_SIGN_IN {
+                assert!(alternatives.is_empty(), "{at}");
+            } else if path.starts_with("/v1/admin/") {
+                assert_eq!(alternatives, staff_only, "{at}");
+            } else {
+                // Outside /v1/admin a staff token is at most an alternative to a customer's.
+                let staff = alternatives.iter().any(|a| a.contains(STAFF_TOKEN));
+                let customer = alternatives.iter().any(|a| a.contains(CUSTOMER_TOKEN));
+                assert!(!staff || customer, "{at}");
+            }
+        }
+    }
+
+    #[test]
+    fn customer_routes_require_the_customer_token_and_cart_routes_accept_it() {
+        let doc = document();
+        let required: Vec<BTreeSet<String>> = vec![[CUSTOMER_TOKEN.to_owned()].into()];
+        for path in ["/v1/me", "/v1/me/cart"] {
+            let alternatives = security_alternatives(&doc["paths"][path]["get"]);
+            assert_eq!(alternatives, required, "{path}");
+        }
+        let optional: Vec<BTreeSet<String>> =
+            vec![BTreeSet::new(), [CUSTOMER_TOKEN.to_owned()].into()];
+        for (method, path) in operations(&doc) {
+            if path.starts_with("/v1/carts") {
+                let operation = &doc["paths"][&path][method.to_ascii_lowercase()];
+                assert_eq!(
+                    security_alternatives(operation),
+                    optional,
+                    "{method} {path}"
+                );
+            }
         }
     }
 
@@ -316,6 +378,9 @@ mod tests {
             "ShippingOption",
             "TaxRate",
             "Money",
+            "Tokens",
+            "StaffMember",
+            "AuditEntry",
         ] {
             assert!(seen.contains_key(name), "{name} is not published");
         }

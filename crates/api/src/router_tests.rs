@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::Router;
 use http::{header, HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -17,9 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::auth::Staff;
+use crate::auth::{CatalogRead, Staff};
 use crate::extract::{Json, Path, Query};
-use crate::fakes::{self, FakeCatalog};
+use crate::fakes::{self, FakeCatalog, FakeIdentity, OWNER_TOKEN, SUPPORT_TOKEN};
 use crate::page::PageQuery;
 use crate::problem::PROBLEM_JSON;
 use crate::request_id::REQUEST_ID_HEADER;
@@ -30,7 +33,8 @@ use crate::{assemble, build, openapi};
 /// Small enough that the over-limit test body is small.
 const TEST_BODY_LIMIT_BYTES: usize = 1024;
 const TEST_TIMEOUT_MS: u64 = 100;
-const ADMIN_TOKEN: &str = "test-admin-token";
+/// The TCP peer every test request seems to come from.
+const CLIENT_ADDR: ([u8; 4], u16) = ([192, 0, 2, 7], 40_000);
 
 struct FakeReadiness {
     ready: AtomicBool,
@@ -52,6 +56,8 @@ struct TestApp {
     readiness: Arc<FakeReadiness>,
     /// Knows one product, [`fakes::product`]; the cart fake knows no carts.
     catalog: Arc<FakeCatalog>,
+    /// Knows three tokens, and what the audit layer recorded.
+    identity: Arc<FakeIdentity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,7 +108,7 @@ async fn plain_payload_too_large() -> StatusCode {
     StatusCode::PAYLOAD_TOO_LARGE
 }
 
-async fn admin_ping(_staff: Staff) -> &'static str {
+async fn admin_ping(_staff: Staff<CatalogRead>) -> &'static str {
     "pong"
 }
 
@@ -125,16 +131,19 @@ fn spawn_app() -> TestApp {
     let config = ApiConfig {
         body_limit_bytes: TEST_BODY_LIMIT_BYTES,
         request_timeout_ms: TEST_TIMEOUT_MS,
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
         ..ApiConfig::default()
     };
     let catalog = Arc::new(FakeCatalog::with_product(fakes::product()));
-    let state = fakes::state(config, readiness.clone(), catalog.clone());
+    let identity = Arc::new(FakeIdentity::default());
+    let state = fakes::state(config, readiness.clone(), identity.clone(), catalog.clone());
     let (router, _) = assemble(crate::routes::all().merge(test_routes()), state);
+    // What `into_make_service_with_connect_info` gives the real server.
+    let router = router.layer(MockConnectInfo(SocketAddr::from(CLIENT_ADDR)));
     TestApp {
         router,
         readiness,
         catalog,
+        identity,
     }
 }
 
@@ -233,9 +242,9 @@ impl TestApp {
         self.send(req).await
     }
 
-    /// A staff request: [`Self::call`] with the admin bearer token.
+    /// A staff request: [`Self::call`] with the owner's bearer token.
     async fn admin(&self, method: Method, uri: &str, json: Option<&str>) -> Reply {
-        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        let bearer = format!("Bearer {OWNER_TOKEN}");
         self.call(method, uri, &[("authorization", &bearer)], json)
             .await
     }
@@ -447,19 +456,152 @@ async fn query_parameters_are_checked_and_name_the_parameter() {
 }
 
 #[tokio::test]
-async fn admin_routes_need_the_staff_bearer_token() {
+async fn admin_routes_need_a_staff_bearer_token_whose_role_has_the_permission() {
     let app = spawn_app();
     let reply = app.get("/v1/admin/ping").await;
     reply.problem(401, "unauthorized");
     assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
 
-    let mut req = request(Method::GET, "/v1/admin/ping", Body::empty());
-    let bearer = format!("Bearer {ADMIN_TOKEN}");
-    req.headers_mut().insert(
-        header::AUTHORIZATION,
-        bearer.parse().unwrap_or_else(|_| unreachable!()),
+    let garbage = [("authorization", "Bearer garbage")];
+    let reply = app
+        .call(Method::GET, "/v1/admin/ping", &garbage, None)
+        .await;
+    reply.problem(401, "invalid_token");
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+
+    let support = format!("Bearer {SUPPORT_TOKEN}");
+    let support = [("authorization", support.as_str())];
+    let read = app
+        .call(Method::GET, "/v1/admin/ping", &support, None)
+        .await;
+    assert_eq!(read.text(), "pong");
+    app.call(
+        Method::POST,
+        "/v1/admin/categories",
+        &support,
+        Some(r#"{"handle": "mugs", "name": "Mugs"}"#),
+    )
+    .await
+    .problem(403, "forbidden");
+
+    assert_eq!(
+        app.admin(Method::GET, "/v1/admin/ping", None).await.text(),
+        "pong"
     );
-    assert_eq!(app.send(req).await.text(), "pong");
+}
+
+#[tokio::test]
+async fn a_successful_staff_change_is_audited_with_its_route_template_and_client() {
+    let app = spawn_app();
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/admin/categories",
+            &[
+                ("authorization", &format!("Bearer {OWNER_TOKEN}")),
+                ("x-request-id", "req-audit-1"),
+            ],
+            Some(r#"{"handle": "mugs", "name": "Mugs"}"#),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let set = app
+        .admin(
+            Method::PUT,
+            "/v1/admin/tax-rates/DE",
+            Some(r#"{"rate": "19"}"#),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text());
+
+    let audits = app.identity.audits();
+    assert_eq!(audits.len(), 2, "{audits:?}");
+    assert_eq!(audits[0].staff, app.identity.owner);
+    assert_eq!(audits[0].action, "POST /v1/admin/categories");
+    assert_eq!(audits[0].resource, "/v1/admin/categories");
+    assert_eq!(audits[0].request_id.as_deref(), Some("req-audit-1"));
+    let client: std::net::IpAddr = CLIENT_ADDR.0.into();
+    assert_eq!(audits[0].client_addr, Some(client));
+    assert_eq!(audits[1].action, "PUT /v1/admin/tax-rates/{country}");
+    assert_eq!(audits[1].resource, "/v1/admin/tax-rates/DE");
+}
+
+#[tokio::test]
+async fn reads_refusals_and_failures_are_not_audited() {
+    let app = spawn_app();
+    app.admin(Method::GET, "/v1/admin/products", None).await;
+    // Refused by the catalog (the fake knows no such product): a 404, nothing changed.
+    let product = ProductId::new();
+    app.admin(
+        Method::POST,
+        &format!("/v1/admin/products/{product}/archive"),
+        None,
+    )
+    .await
+    .problem(404, "product_not_found");
+    // Refused by the permission check.
+    let support = format!("Bearer {SUPPORT_TOKEN}");
+    app.call(
+        Method::DELETE,
+        "/v1/admin/tax-rates/DE",
+        &[("authorization", &support)],
+        None,
+    )
+    .await
+    .problem(403, "forbidden");
+    // No token at all.
+    app.call(Method::DELETE, "/v1/admin/tax-rates/DE", &[], None)
+        .await
+        .problem(401, "unauthorized");
+    assert_eq!(app.identity.audits(), Vec::new());
+}
+
+#[tokio::test]
+async fn a_throttled_registration_answers_429_with_the_throttles_retry_after() {
+    let app = spawn_app();
+    let reply = app
+        .post_json(
+            "/v1/customers",
+            r#"{"email": "ada@example.com", "password": "a long enough passphrase"}"#,
+        )
+        .await;
+    reply.problem(429, "throttled");
+    assert_eq!(reply.header("retry-after"), Some("60"));
+
+    let weak = app
+        .post_json(
+            "/v1/customers",
+            r#"{"email": "ada@example.com", "password": "short"}"#,
+        )
+        .await;
+    assert_eq!(
+        weak.problem(422, "weak_password")["errors"][0]["pointer"],
+        "/password"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_bearer_token_on_a_cart_route_is_a_401_not_a_fallback_to_the_cart_token() {
+    let app = spawn_app();
+    let cart = kassa_kernel::ids::CartId::new();
+    let reply = app
+        .call(
+            Method::GET,
+            &format!("/v1/carts/{cart}"),
+            &[("authorization", "Bearer expired"), ("cart-token", "t0ken")],
+            None,
+        )
+        .await;
+    reply.problem(401, "invalid_token");
+    let staff = format!("Bearer {OWNER_TOKEN}");
+    app.call(
+        Method::GET,
+        &format!("/v1/carts/{cart}"),
+        &[("authorization", &staff)],
+        None,
+    )
+    .await
+    .problem(401, "invalid_token");
 }
 
 #[tokio::test]

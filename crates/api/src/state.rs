@@ -3,11 +3,11 @@
 //! `server` builds one [`AppState`] at startup and hands it to [`crate::build`]. Each district
 //! has one `Arc<dyn …Service>` field here; handlers reach it through axum's `State<AppState>`.
 
-use std::fmt;
 use std::sync::Arc;
 
 use kassa_cart::CartService;
 use kassa_catalog::CatalogService;
+use kassa_identity::IdentityService;
 
 use crate::metrics::Metrics;
 
@@ -18,32 +18,39 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Asked by `GET /readyz` whether this instance should receive traffic.
     pub readiness: Arc<dyn Readiness>,
+    /// Accounts, sessions, staff and the audit log (`routes::identity`, [`crate::auth`],
+    /// [`crate::audit`]).
+    pub identity: Arc<dyn IdentityService>,
     /// Products, variants, prices and categories (`routes::catalog`).
     pub catalog: Arc<dyn CatalogService>,
     /// Carts, shipping options and tax rates (`routes::carts`).
     pub cart: Arc<dyn CartService>,
 }
 
+/// The district services behind the routes, for [`AppState::new`].
+#[derive(Clone)]
+pub struct Services {
+    pub identity: Arc<dyn IdentityService>,
+    pub catalog: Arc<dyn CatalogService>,
+    pub cart: Arc<dyn CartService>,
+}
+
 impl AppState {
     /// A state with fresh metrics.
-    pub fn new(
-        config: ApiConfig,
-        readiness: Arc<dyn Readiness>,
-        catalog: Arc<dyn CatalogService>,
-        cart: Arc<dyn CartService>,
-    ) -> AppState {
+    pub fn new(config: ApiConfig, readiness: Arc<dyn Readiness>, services: Services) -> AppState {
         AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             readiness,
-            catalog,
-            cart,
+            identity: services.identity,
+            catalog: services.catalog,
+            cart: services.cart,
         }
     }
 }
 
 /// The HTTP layer's settings; `server` fills them from its configuration files.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     /// Largest request body read, in bytes; above it the answer is 413. Our largest legitimate
     /// body is a cart or product update of a few KiB, so 64 KiB leaves room while keeping a
@@ -57,9 +64,11 @@ pub struct ApiConfig {
     /// Most items one list request returns; `limit` above it is a 422. Bounds the work and the
     /// response size of one request.
     pub page_size_max: u32,
-    /// Bearer token that `/v1/admin/*` requires (see [`crate::auth::Staff`]). `None` refuses
-    /// every admin request: there is no default token. Never logged (see the `Debug` impl).
-    pub admin_token: Option<String>,
+    /// The access token lifetime identity was configured with, answered as `expires_in` with
+    /// every token pair. `server` fills both lifetimes from the same settings it gives identity.
+    pub access_token_ttl_secs: u32,
+    /// The refresh token lifetime, answered as `refresh_expires_in`.
+    pub refresh_token_ttl_secs: u32,
 }
 
 impl Default for ApiConfig {
@@ -68,22 +77,9 @@ impl Default for ApiConfig {
             body_limit_bytes: 64 * 1024,
             request_timeout_ms: 10_000,
             page_size_max: 100,
-            admin_token: None,
+            access_token_ttl_secs: kassa_identity::token::ACCESS_TOKEN_TTL_SECS_DEFAULT,
+            refresh_token_ttl_secs: kassa_identity::token::REFRESH_TOKEN_TTL_SECS_DEFAULT,
         }
-    }
-}
-
-impl fmt::Debug for ApiConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiConfig")
-            .field("body_limit_bytes", &self.body_limit_bytes)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("page_size_max", &self.page_size_max)
-            .field(
-                "admin_token",
-                &self.admin_token.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
     }
 }
 
@@ -93,20 +89,4 @@ impl fmt::Debug for ApiConfig {
 pub trait Readiness: Send + Sync {
     /// `Err` carries a reason for the log; it is not shown to the caller.
     async fn check(&self) -> Result<(), String>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_output_never_shows_the_admin_token() {
-        let config = ApiConfig {
-            admin_token: Some("s3cret".to_owned()),
-            ..ApiConfig::default()
-        };
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("s3cret"));
-        assert!(debug.contains("[redacted]"));
-    }
 }

@@ -3,9 +3,17 @@
 use kassa_db::Migration;
 
 /// Every migration of the cart district, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 2026112202,
-    name: "create carts",
-    sqlite: include_str!("../migrations/sqlite/2026112202_create_carts.sql"),
-    postgres: include_str!("../migrations/postgres/2026112202_create_carts.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 2026112202,
+        name: "create carts",
+        sqlite: include_str!("../migrations/sqlite/2026112202_create_carts.sql"),
+        postgres: include_str!("../migrations/postgres/2026112202_create_carts.sql"),
+    },
+    Migration {
+        version: 2026112204,
+        name: "add cart owners",
+        sqlite: include_str!("../migrations/sqlite/2026112204_add_cart_owners.sql"),
+        postgres: include_str!("../migrations/postgres/2026112204_add_cart_owners.sql"),
+    },
+];

@@ -2,9 +2,11 @@
 //! [`NewShippingOption::parse`]), so the service and the store never see an invalid address or
 //! shipping option; the store re-validates what it loads.
 //!
-//! Addresses are in [`address`], access tokens in [`token`], shipping options in [`shipping`];
-//! all their types are re-exported here.
+//! Addresses are in [`address`], access tokens in [`token`], who may open which cart (anonymous
+//! shoppers by token, signed-in customers by id) in [`access`], shipping options in
+//! [`shipping`]; all their types are re-exported here.
 
+pub mod access;
 pub mod address;
 pub mod shipping;
 pub mod token;
@@ -14,6 +16,7 @@ use kassa_kernel::ids::{CartId, CartLineId, ShippingOptionId};
 use kassa_kernel::rounding::Rate;
 use kassa_kernel::{CountryCode, Currency, Email, Money, Quantity, Sku, Timestamp};
 
+pub use access::*;
 pub use address::*;
 pub use shipping::*;
 pub use token::*;

@@ -1,25 +1,28 @@
 //! The cart's service trait, the only way other crates use carts, and [`Carts`], which
 //! implements it.
 //!
-//! Every shopper call names a cart and proves access with a [`CartAccess`]; a missing cart and a
-//! wrong token are the same [`CartError::CartNotFound`]. Every shopper call returns the cart
-//! priced anew from the catalog (see [`crate::pricing`]). Writes run in one short transaction
-//! that never waits on the catalog: what a write needs from the catalog is asked before the
-//! transaction starts.
+//! Every shopper call names a cart and proves access with a [`CartAccess`], checked by
+//! `CartAccess::admits` and nowhere else; a missing cart, a wrong token and another customer's
+//! cart are the same [`CartError::CartNotFound`]. Every shopper call returns the cart priced anew
+//! from the catalog (see [`crate::pricing`]). Writes run in one short transaction that never
+//! waits on the catalog: what a write needs from the catalog is asked before the transaction
+//! starts. Merging an anonymous cart at sign-in is in `service/merge.rs`.
+
+mod merge;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use kassa_catalog::CatalogService;
-use kassa_kernel::ids::{CartId, CartLineId, ShippingOptionId};
+use kassa_kernel::ids::{CartId, CartLineId, CustomerId, ShippingOptionId};
 use kassa_kernel::quantity::QUANTITY_MAX;
 use kassa_kernel::rounding::Rate;
 use kassa_kernel::{Clock, CountryCode, Currency, Email, Quantity, Sku};
 use tracing::instrument;
 
 use crate::model::{
-    Address, Cart, CartAccess, CartLimits, CartLine, CartToken, NewShippingOption, PricedCart,
-    ShippingOption, ShippingQuote, TaxRate, TokenHash,
+    Address, Cart, CartAccess, CartLimits, CartLine, CartOwnership, CartStatus, CartToken, CartUse,
+    NewShippingOption, PricedCart, ShippingOption, ShippingQuote, TaxRate,
 };
 use crate::pricing;
 use crate::store::{CartSnapshot, CartStore, CartTx};
@@ -29,10 +32,49 @@ use crate::CartError;
 pub trait CartService: Send + Sync {
     /// A new empty cart priced in `currency`, and the token that unlocks it. The token is shown
     /// only here; the cart keeps only its hash.
-    async fn create_cart(&self, currency: Currency) -> Result<(PricedCart, CartToken), CartError>;
+    ///
+    /// With an `owner`, the cart is that customer's and becomes their open cart: their previous
+    /// open cart, if any, is set aside in the same transaction (still readable by them, no
+    /// longer writable). An owned cart is opened with [`CartAccess::Customer`]; its token opens
+    /// nothing.
+    async fn create_cart(
+        &self,
+        currency: Currency,
+        owner: Option<CustomerId>,
+    ) -> Result<(PricedCart, CartToken), CartError>;
 
-    /// The cart, priced from the catalog's current prices.
+    /// The cart, priced from the catalog's current prices. A customer can also read their
+    /// set-aside carts; every other call that names a cart needs an open one.
     async fn cart(&self, id: CartId, access: &CartAccess) -> Result<PricedCart, CartError>;
+
+    /// The customer's open cart, priced, if they have one.
+    async fn customer_cart(&self, customer: CustomerId) -> Result<Option<PricedCart>, CartError>;
+
+    /// At sign-in: merges the shopper's anonymous cart, given as its id and token, into the
+    /// customer's open cart, in one transaction, and returns the customer's open cart after it
+    /// (`None` if they have none). The rules, in order:
+    ///
+    /// 1. No anonymous cart, or one that does not open with its token (unknown, wrong token,
+    ///    already owned, merged): it is ignored, not an error, so sign-in never fails because
+    ///    of a stale cart. The customer's open cart, or `None`, is returned unchanged.
+    /// 2. The customer has no open cart: the anonymous cart becomes theirs.
+    /// 3. Same currency: each anonymous line, in the order it was added, goes into the
+    ///    customer's cart. A SKU already there has the quantities added, capped at
+    ///    [`QUANTITY_MAX`]; a new SKU is added while the cart has fewer than
+    ///    [`CartLimits::lines_max`] lines, and the rest are left out (logged with their count).
+    ///    The customer's cart keeps its email, address and shipping choice, taking the
+    ///    anonymous cart's email and address only where its own are empty. The anonymous cart
+    ///    becomes `merged` (owned by the customer, opened by nobody).
+    /// 4. Another currency: the anonymous cart wins. It becomes the customer's open cart and
+    ///    their previous open cart is set aside.
+    ///
+    /// Merging the same anonymous cart twice (two sign-ins racing) merges it once: the second
+    /// finds it merged or owned and falls under rule 1.
+    async fn merge_on_sign_in(
+        &self,
+        customer: CustomerId,
+        anonymous: Option<(CartId, String)>,
+    ) -> Result<Option<PricedCart>, CartError>;
 
     /// Adds `quantity` units of `sku`; a SKU already in the cart adds to its line. Refused with
     /// `UnknownSku`, `SkuUnavailable`, `PriceUnavailable`, `QuantityTooLarge` (the line would
@@ -138,16 +180,30 @@ impl Carts {
         }
     }
 
-    /// The cart priced now, after checking access.
+    /// The cart priced now, after checking access for reading.
     async fn read(&self, id: CartId, access: &CartAccess) -> Result<PricedCart, CartError> {
-        let hash = token_hash(id, access)?;
         let snapshot = self
             .store
             .cart_snapshot(id)
             .await?
             .ok_or(CartError::CartNotFound(id))?;
-        check_token(id, &snapshot.token_hash, &hash)?;
+        admit(id, access, &snapshot.ownership, CartUse::Read)?;
         self.price(snapshot).await
+    }
+
+    /// The customer's open cart priced now, if they have one. Selected by owner, and still
+    /// checked by `CartAccess::admits` like every other read.
+    async fn open_cart(&self, customer: CustomerId) -> Result<Option<PricedCart>, CartError> {
+        let access = CartAccess::Customer(customer);
+        let snapshot = self
+            .store
+            .open_cart_snapshot(customer)
+            .await?
+            .filter(|snapshot| access.admits(&snapshot.ownership, CartUse::Read));
+        match snapshot {
+            Some(snapshot) => Ok(Some(self.price(snapshot).await?)),
+            None => Ok(None),
+        }
     }
 
     /// One `offers` call for all the cart's SKUs (none for an empty cart), then pure pricing.
@@ -174,16 +230,15 @@ impl Carts {
         )?)
     }
 
-    /// The cart's row, after checking access, without a transaction: for what a write must
-    /// know before it starts (the cart's currency).
+    /// The cart's row, after checking access for writing, without a transaction: for what a
+    /// write must know before it starts (the cart's currency).
     async fn cart_row(&self, id: CartId, access: &CartAccess) -> Result<Cart, CartError> {
-        let hash = token_hash(id, access)?;
-        let (cart, stored) = self
+        let (cart, ownership) = self
             .store
             .cart(id)
             .await?
             .ok_or(CartError::CartNotFound(id))?;
-        check_token(id, &stored, &hash)?;
+        admit(id, access, &ownership, CartUse::Write)?;
         Ok(cart)
     }
 
@@ -194,13 +249,12 @@ impl Carts {
         id: CartId,
         access: &CartAccess,
     ) -> Result<(CartTx, Cart), CartError> {
-        let hash = token_hash(id, access)?;
         let mut tx = self.store.begin().await?;
-        let (cart, stored) = tx
+        let (cart, ownership) = tx
             .lock_cart(id, self.clock.now())
             .await?
             .ok_or(CartError::CartNotFound(id))?;
-        check_token(id, &stored, &hash)?;
+        admit(id, access, &ownership, CartUse::Write)?;
         Ok((tx, cart))
     }
 
@@ -263,13 +317,14 @@ impl Carts {
     }
 }
 
-/// The hash of the caller's token; a token of the wrong shape cannot open any cart.
-fn token_hash(id: CartId, access: &CartAccess) -> Result<TokenHash, CartError> {
-    access.token_hash().ok_or(CartError::CartNotFound(id))
-}
-
-fn check_token(id: CartId, stored: &TokenHash, given: &TokenHash) -> Result<(), CartError> {
-    if stored.matches(given) {
+/// [`CartAccess::admits`] as a result: a refusal is the same `CartNotFound` as a missing cart.
+fn admit(
+    id: CartId,
+    access: &CartAccess,
+    ownership: &CartOwnership,
+    cart_use: CartUse,
+) -> Result<(), CartError> {
+    if access.admits(ownership, cart_use) {
         Ok(())
     } else {
         Err(CartError::CartNotFound(id))
@@ -278,8 +333,15 @@ fn check_token(id: CartId, stored: &TokenHash, given: &TokenHash) -> Result<(), 
 
 #[async_trait]
 impl CartService for Carts {
-    #[instrument(skip_all, fields(currency = %currency))]
-    async fn create_cart(&self, currency: Currency) -> Result<(PricedCart, CartToken), CartError> {
+    #[instrument(skip_all, fields(
+        currency = %currency,
+        customer_id = owner.map(tracing::field::display),
+    ))]
+    async fn create_cart(
+        &self,
+        currency: Currency,
+        owner: Option<CustomerId>,
+    ) -> Result<(PricedCart, CartToken), CartError> {
         let token = CartToken::generate().map_err(CartError::TokenGeneration)?;
         let now = self.clock.now();
         let cart = Cart {
@@ -291,8 +353,19 @@ impl CartService for Carts {
             created_at: now,
             updated_at: now,
         };
+        let ownership = CartOwnership {
+            owner,
+            status: CartStatus::Open,
+            token_hash: token.hash(),
+        };
         let mut tx = self.store.begin().await?;
-        tx.insert_cart(&cart, &token.hash()).await?;
+        if let Some(customer) = owner {
+            tx.lock_customer(customer).await?;
+            if let Some(previous) = tx.set_aside_open_cart(customer, now).await? {
+                tracing::info!(cart_id = %previous, "cart set aside: its owner started a new cart");
+            }
+        }
+        tx.insert_cart(&cart, &ownership).await?;
         tx.commit().await?;
         tracing::info!(cart_id = %cart.id, "cart created");
         let priced = pricing::price_cart(cart, Vec::new(), Vec::new(), None, None)?;
@@ -302,6 +375,23 @@ impl CartService for Carts {
     #[instrument(skip_all, fields(cart_id = %id))]
     async fn cart(&self, id: CartId, access: &CartAccess) -> Result<PricedCart, CartError> {
         self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(customer_id = %customer))]
+    async fn customer_cart(&self, customer: CustomerId) -> Result<Option<PricedCart>, CartError> {
+        self.open_cart(customer).await
+    }
+
+    #[instrument(skip_all, fields(
+        customer_id = %customer,
+        anonymous_cart_id = anonymous.as_ref().map(|(id, _)| tracing::field::display(id)),
+    ))]
+    async fn merge_on_sign_in(
+        &self,
+        customer: CustomerId,
+        anonymous: Option<(CartId, String)>,
+    ) -> Result<Option<PricedCart>, CartError> {
+        self.merge(customer, anonymous).await
     }
 
     #[instrument(skip_all, fields(cart_id = %id, sku = %sku, quantity = %quantity))]

@@ -1,19 +1,21 @@
 //! Every SQL statement of the cart: reads on [`CartStore`] here, writes on a [`CartTx`] in
-//! `store/write.rs`.
+//! `store/write.rs`, and the writes that change who holds a cart (owners, statuses, merging) in
+//! `store/ownership.rs`.
 //!
 //! The SQL is the common dialect of SQLite and PostgreSQL (`$n` markers, `ON CONFLICT`,
 //! `RETURNING`, no server clock). The one dialect branch is the isolation level of a cart read
-//! ([`CartStore::cart_snapshot`]). Values cross the boundary as TEXT (ids, SKUs, codes, kinds)
-//! and BIGINT (minor units, quantities, grams, ppm, milliseconds); the row functions at the end
-//! turn them back into model types, re-validating them, and report anything that does not parse
-//! as corrupt data.
+//! ([`CartStore::cart_snapshot`]). Values cross
+//! the boundary as TEXT (ids, SKUs, codes, kinds) and BIGINT (minor units, quantities, grams, ppm,
+//! milliseconds); the row functions at the end turn them back into model types, re-validating them,
+//! and report anything that does not parse as corrupt data.
 
+mod ownership;
 mod write;
 
 use std::collections::HashMap;
 
 use kassa_db::{row, Db, DbError, Dialect, Sql};
-use kassa_kernel::ids::{CartId, ShippingOptionId};
+use kassa_kernel::ids::{CartId, CustomerId, ShippingOptionId};
 use kassa_kernel::rounding::Rate;
 use kassa_kernel::{CountryCode, Currency, Email, Money, Quantity, Sku, Timestamp};
 use sqlx::any::AnyRow;
@@ -22,8 +24,8 @@ use sqlx::{AnyConnection, Row};
 use crate::migrations::MIGRATIONS;
 
 use crate::model::{
-    Address, AddressInput, Cart, CartLine, NewShippingOption, ShippingOption, ShippingRate,
-    TaxRate, TokenHash, WeightTier,
+    Address, AddressInput, Cart, CartLine, CartOwnership, CartStatus, NewShippingOption,
+    ShippingOption, ShippingRate, TaxRate, TokenHash, WeightTier,
 };
 pub use write::CartTx;
 
@@ -36,7 +38,8 @@ pub struct CartStore {
 /// A cart as stored, read in one consistent snapshot.
 pub struct CartSnapshot {
     pub cart: Cart,
-    pub(crate) token_hash: TokenHash,
+    /// Who may use the cart; checked with `CartAccess::admits`.
+    pub ownership: CartOwnership,
     /// In the order they were added.
     pub lines: Vec<CartLine>,
     /// The chosen option, if the cart names one.
@@ -46,9 +49,18 @@ pub struct CartSnapshot {
 }
 
 /// The cart columns, in the order [`cart_from_row`] reads them by name.
-const CART_COLUMNS: &str = "id, token_hash, currency, email, ship_name, ship_line1, ship_line2, \
-     ship_city, ship_postal_code, ship_region, ship_country, ship_phone, shipping_option_id, \
-     created_at_ms, updated_at_ms";
+const CART_COLUMNS: &str = "id, token_hash, customer_id, status, currency, email, ship_name, \
+     ship_line1, ship_line2, ship_city, ship_postal_code, ship_region, ship_country, ship_phone, \
+     shipping_option_id, created_at_ms, updated_at_ms";
+
+/// Which cart a snapshot reads.
+#[derive(Debug, Clone, Copy)]
+enum CartKey {
+    Id(CartId),
+    /// The customer's open cart; the partial unique index `carts_one_open_per_customer`
+    /// guarantees there is at most one.
+    OpenOf(CustomerId),
+}
 
 const OPTION_SELECT: &str =
     "SELECT o.id, o.name, o.currency, o.kind, o.flat_amount_minor FROM cart_shipping_options o";
@@ -68,8 +80,8 @@ impl CartStore {
         Ok(CartTx::new(self.db.begin().await?))
     }
 
-    /// The cart's own row, for checks that need no lines (its currency and token).
-    pub(crate) async fn cart(&self, id: CartId) -> Result<Option<(Cart, TokenHash)>, DbError> {
+    /// The cart's own row, for checks that need no lines (its currency and who may use it).
+    pub(crate) async fn cart(&self, id: CartId) -> Result<Option<(Cart, CartOwnership)>, DbError> {
         let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -82,22 +94,48 @@ impl CartStore {
     /// concurrent write is seen whole or not at all: SQLite's read transactions are snapshots
     /// already; PostgreSQL needs REPEATABLE READ for it.
     pub async fn cart_snapshot(&self, id: CartId) -> Result<Option<CartSnapshot>, DbError> {
+        self.snapshot(CartKey::Id(id)).await
+    }
+
+    /// The customer's open cart, read like [`CartStore::cart_snapshot`].
+    pub async fn open_cart_snapshot(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Option<CartSnapshot>, DbError> {
+        self.snapshot(CartKey::OpenOf(customer)).await
+    }
+
+    async fn snapshot(&self, key: CartKey) -> Result<Option<CartSnapshot>, DbError> {
         let mut tx = self.db.reader().begin().await?;
         if self.db.dialect() == Dialect::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .execute(&mut *tx)
                 .await?;
         }
-        let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = match key {
+            CartKey::Id(id) => {
+                let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
+                sqlx::query(&sql)
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            CartKey::OpenOf(customer) => {
+                let sql = format!(
+                    "SELECT {CART_COLUMNS} FROM carts WHERE customer_id = $1 AND status = $2"
+                );
+                sqlx::query(&sql)
+                    .bind(customer.to_string())
+                    .bind(CartStatus::Open.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+        };
         let Some(row) = row else {
             return Ok(None);
         };
-        let (cart, token_hash) = cart_from_row(&row)?;
-        let lines = lines(&mut tx, id).await?;
+        let (cart, ownership) = cart_from_row(&row)?;
+        let lines = lines(&mut tx, cart.id).await?;
         let shipping_option = match cart.shipping_option_id {
             Some(option) => shipping_option(&mut tx, option).await?,
             None => None,
@@ -109,7 +147,7 @@ impl CartStore {
         tx.commit().await?;
         Ok(Some(CartSnapshot {
             cart,
-            token_hash,
+            ownership,
             lines,
             shipping_option,
             tax_rate,
@@ -268,9 +306,16 @@ fn timestamp(r: &AnyRow, column: &str) -> Result<Timestamp, DbError> {
     Ok(Timestamp::from_millis(row::int(r, column)?))
 }
 
-fn cart_from_row(r: &AnyRow) -> Result<(Cart, TokenHash), DbError> {
+fn cart_from_row(r: &AnyRow) -> Result<(Cart, CartOwnership), DbError> {
     let token_hash = TokenHash::from_stored(row::text(r, "token_hash")?)
         .ok_or_else(|| corrupt("token_hash", "not a SHA-256 in hex"))?;
+    let status = row::text(r, "status")?;
+    let ownership = CartOwnership {
+        owner: row::parse_opt(r, "customer_id")?,
+        status: CartStatus::from_stored(&status)
+            .ok_or_else(|| corrupt("status", format!("unknown status '{status}'")))?,
+        token_hash,
+    };
     let cart = Cart {
         id: row::parse(r, "id")?,
         currency: row::parse(r, "currency")?,
@@ -280,7 +325,7 @@ fn cart_from_row(r: &AnyRow) -> Result<(Cart, TokenHash), DbError> {
         created_at: timestamp(r, "created_at_ms")?,
         updated_at: timestamp(r, "updated_at_ms")?,
     };
-    Ok((cart, token_hash))
+    Ok((cart, ownership))
 }
 
 /// The stored address, parsed again: what was valid when written must still be valid.

@@ -1,7 +1,14 @@
 //! Cart service tests against the real catalog, each on a fresh database: SQLite always,
-//! PostgreSQL when TEST_DATABASE_URL is set.
+//! PostgreSQL when TEST_DATABASE_URL is set. Carts of signed-in customers are in the modules
+//! `ownership` (who opens which cart) and `merge` (sign-in), in the same test binary.
 
 #![allow(clippy::unwrap_used)]
+
+// Under tests/cart/, so that Cargo does not build each as a test binary of its own.
+#[path = "cart/merge.rs"]
+mod merge;
+#[path = "cart/ownership.rs"]
+mod ownership;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +88,7 @@ impl Fixture {
     }
 
     async fn cart(&self, currency: Currency) -> (CartId, CartAccess) {
-        let (priced, token) = self.carts.create_cart(currency).await.unwrap();
+        let (priced, token) = self.carts.create_cart(currency, None).await.unwrap();
         (priced.cart.id, CartAccess::Token(token.expose().to_owned()))
     }
 
@@ -214,7 +221,7 @@ fn quote_names(quotes: &[ShippingQuote]) -> Vec<&str> {
 #[tokio::test]
 async fn a_new_cart_is_empty_and_reads_back_with_its_token() {
     let f = fixture().await;
-    let (created, token) = f.carts.create_cart(Currency::Eur).await.unwrap();
+    let (created, token) = f.carts.create_cart(Currency::Eur, None).await.unwrap();
     assert!(created.lines.is_empty());
     assert_eq!(created.cart.currency, Currency::Eur);
     assert_eq!(totals(&created), [0, 0, 0, 0]);

@@ -5,7 +5,6 @@
 //! |-----------------------|-------|---------|---------|
 //! | `catalog_read`        | yes   | yes     | yes     |
 //! | `catalog_write`       | yes   | yes     | no      |
-//! | `cart_settings_write` | yes   | yes     | no      |
 //! | `staff_manage`        | yes   | no      | no      |
 //! | `audit_read`          | yes   | no      | no      |
 //! | `orders_read`         | yes   | yes     | yes     |
@@ -90,8 +89,6 @@ impl<'de> serde::Deserialize<'de> for Role {
 pub enum Permission {
     CatalogRead,
     CatalogWrite,
-    /// Shipping options and tax rates.
-    CartSettingsWrite,
     /// Create staff, change roles, disable staff.
     StaffManage,
     AuditRead,
@@ -100,15 +97,14 @@ pub enum Permission {
     StockWrite,
     /// Up to [`RefundCap`] for support; unlimited for managers and owners.
     RefundsIssue,
-    /// Shop-wide settings.
+    /// Shop-wide settings: shipping options and tax rates today.
     SettingsWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 9] = [
         Permission::CatalogRead,
         Permission::CatalogWrite,
-        Permission::CartSettingsWrite,
         Permission::StaffManage,
         Permission::AuditRead,
         Permission::OrdersRead,
@@ -122,7 +118,6 @@ impl Permission {
         match self {
             Permission::CatalogRead => "catalog_read",
             Permission::CatalogWrite => "catalog_write",
-            Permission::CartSettingsWrite => "cart_settings_write",
             Permission::StaffManage => "staff_manage",
             Permission::AuditRead => "audit_read",
             Permission::OrdersRead => "orders_read",
@@ -148,7 +143,6 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         //                    owner  manager support
         CatalogRead       => (true,  true,   true ),
         CatalogWrite      => (true,  true,   false),
-        CartSettingsWrite => (true,  true,   false),
         StaffManage       => (true,  false,  false),
         AuditRead         => (true,  false,  false),
         OrdersRead        => (true,  true,   true ),
@@ -253,7 +247,6 @@ mod tests {
             [
                 CatalogRead,
                 CatalogWrite,
-                CartSettingsWrite,
                 OrdersRead,
                 OrdersWrite,
                 StockWrite,
@@ -272,7 +265,6 @@ mod tests {
         let rows = [
             (CatalogRead, [true, true, true]),
             (CatalogWrite, [true, true, false]),
-            (CartSettingsWrite, [true, true, false]),
             (StaffManage, [true, false, false]),
             (AuditRead, [true, false, false]),
             (OrdersRead, [true, true, true]),

@@ -5,21 +5,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kassa_api::{ApiConfig, AppState, Readiness, RouteTable};
+use kassa_api::{ApiConfig, AppState, Readiness, RouteTable, Services};
 use kassa_cart::{CartLimits, CartService, Carts};
 use kassa_catalog::{store::CatalogStore, Catalog, CatalogService};
 use kassa_db::{Backend, Db, PoolSettings};
+use kassa_identity::{store::IdentityStore, Identity, IdentityService};
 use kassa_kernel::Clock;
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::Settings;
+
+/// How often `serve` deletes throttle counters whose window has ended. The table only grows
+/// by one row per email or address attempting in a window, so every few minutes keeps it
+/// small without being work worth measuring.
+const THROTTLE_PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 /// Every district's database and service, wired once.
 #[derive(Clone)]
 pub struct Districts {
+    pub identity_db: Db,
     pub catalog_db: Db,
     pub cart_db: Db,
+    pub identity: Arc<dyn IdentityService>,
     pub catalog: Arc<dyn CatalogService>,
     pub cart: Arc<dyn CartService>,
 }
@@ -38,15 +46,25 @@ impl Districts {
             acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
             ..PoolSettings::default()
         };
+        let identity_db = Db::connect(&backend, "identity", &pool).await?;
         let catalog_db = Db::connect(&backend, "catalog", &pool).await?;
         let cart_db = Db::connect(&backend, "cart", &pool).await?;
+        let identity_store = IdentityStore::new(identity_db.clone());
         let catalog_store = CatalogStore::new(catalog_db.clone());
         let cart_store = kassa_cart::store::CartStore::new(cart_db.clone());
         if migrate {
-            // Dependency order: a district migrates after the districts it uses.
+            // Dependency order: a district migrates after the districts it uses; identity uses
+            // none.
+            identity_store.migrate().await?;
             catalog_store.migrate().await?;
             cart_store.migrate().await?;
         }
+        let identity_config = settings.identity.config()?;
+        let identity: Arc<dyn IdentityService> = Arc::new(Identity::new(
+            identity_store,
+            clock.clone(),
+            identity_config,
+        ));
         let catalog: Arc<dyn CatalogService> = Arc::new(Catalog::new(catalog_store, clock.clone()));
         let limits = CartLimits {
             lines_max: settings.cart.lines_max,
@@ -54,14 +72,17 @@ impl Districts {
         let cart: Arc<dyn CartService> =
             Arc::new(Carts::new(cart_store, catalog.clone(), clock, limits));
         Ok(Districts {
+            identity_db,
             catalog_db,
             cart_db,
+            identity,
             catalog,
             cart,
         })
     }
 
     pub async fn close(&self) {
+        self.identity_db.close().await;
         self.catalog_db.close().await;
         self.cart_db.close().await;
     }
@@ -99,29 +120,31 @@ impl Application {
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let districts =
             Districts::open(settings, clock, settings.database.migrate_on_start).await?;
+        if settings.identity.jwt_secret.is_none() {
+            tracing::warn!(
+                "identity.jwt_secret is not set: access tokens are signed with a random key made \
+                 at start-up, so they will not survive a restart or work on another node; set \
+                 KASSA__IDENTITY__JWT_SECRET"
+            );
+        }
         let config = ApiConfig {
             body_limit_bytes: settings.http.body_limit_bytes,
             request_timeout_ms: settings.http.request_timeout_ms,
             page_size_max: settings.http.page_size_max,
-            admin_token: settings
-                .admin
-                .token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned()),
+            access_token_ttl_secs: settings.identity.access_token_ttl_secs,
+            refresh_token_ttl_secs: settings.identity.refresh_token_ttl_secs,
         };
-        if config.admin_token.is_none() {
-            tracing::warn!("admin.token is not set: every /v1/admin request will be refused");
-        }
         let readiness = Arc::new(DatabasesReady(vec![
+            districts.identity_db.clone(),
             districts.catalog_db.clone(),
             districts.cart_db.clone(),
         ]));
-        let state = AppState::new(
-            config,
-            readiness,
-            districts.catalog.clone(),
-            districts.cart.clone(),
-        );
+        let services = Services {
+            identity: districts.identity.clone(),
+            catalog: districts.catalog.clone(),
+            cart: districts.cart.clone(),
+        };
+        let state = AppState::new(config, readiness, services);
         let (router, route_table) = kassa_api::build(state);
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).await?;
@@ -147,7 +170,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// (at most the grace period) and closes the databases.
+    /// (at most the grace period) and closes the databases. Meanwhile a background task purges
+    /// ended throttle windows every [`THROTTLE_PURGE_INTERVAL`].
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
         F: std::future::Future<Output = ()> + Send + 'static,
@@ -159,9 +183,16 @@ impl Application {
             route_table: _,
             shutdown_grace,
         } = self;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(false);
         let mut drained = stop_rx.clone();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let purge = tokio::spawn(purge_throttle_windows(
+            districts.identity.clone(),
+            stop_rx.clone(),
+        ));
+        // The peer address reaches handlers as `ConnectInfo`: the client address of the
+        // throttles and the audit log (no proxy header is trusted).
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutdown requested; draining in-flight requests");
             let _ = stop_tx.send(true);
@@ -176,8 +207,36 @@ impl Application {
                 "in-flight requests did not finish within the grace period"
             ),
         }
+        // The purge task stops at the signal too; an error here is only its panic.
+        if let Err(err) = purge.await {
+            tracing::error!(error = %err, "the throttle purge task failed");
+        }
         districts.close().await;
         Ok(())
+    }
+}
+
+/// Deletes ended throttle windows every [`THROTTLE_PURGE_INTERVAL`] until `stop` turns true.
+/// A failed purge is logged and tried again next time: the windows are ended either way, so
+/// nothing depends on them being gone.
+async fn purge_throttle_windows(
+    identity: Arc<dyn IdentityService>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval_at(
+        tokio::time::Instant::now() + THROTTLE_PURGE_INTERVAL,
+        THROTTLE_PURGE_INTERVAL,
+    );
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = interval.tick() => {}
+        }
+        match identity.purge_expired_throttle_windows().await {
+            Ok(purged) => tracing::debug!(purged, "ended throttle windows purged"),
+            Err(err) => tracing::warn!(error = ?err, "ended throttle windows could not be purged"),
+        }
     }
 }
 

@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use kassa_identity::Role;
 use kassa_kernel::SystemClock;
-use kassa_server::{app, seed, settings::Settings, telemetry, Application, Districts};
+use kassa_server::{app, seed, settings::Settings, staff, telemetry, Application, Districts};
 
 /// kassa: a commerce backend whose checkout never oversells and never charges twice.
 ///
 /// Configuration comes from config/default.toml (built in), then config/<KASSA_ENV>.toml, then
 /// KASSA__SECTION__KEY environment variables (e.g. KASSA__SERVER__PORT=9090,
-/// KASSA__DATABASE__URL=postgres://…, KASSA__ADMIN__TOKEN=…).
+/// KASSA__DATABASE__URL=postgres://…, KASSA__IDENTITY__JWT_SECRET=…).
 #[derive(Parser)]
 #[command(name = "kassa", version, about, long_about)]
 struct Cli {
@@ -28,6 +29,49 @@ enum Command {
     /// Fill the catalog with a demo shop: products with variants, prices in USD and EUR,
     /// shipping options and tax rates. Running it again changes nothing.
     Seed,
+    /// Manage staff accounts from the command line (the first owner is created this way).
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff member, e.g. `kassa staff create --role owner --email owner@example.com`.
+    ///
+    /// The password is read from the KASSA_STAFF_PASSWORD environment variable, or else as one
+    /// line from standard input (e.g. `read -rs PW && printf '%s\n' "$PW" | kassa staff create
+    /// …`); it is never taken as an argument. It needs 10 to 128 characters and must not be a
+    /// common password, a simple sequence or contain the email's part before the @. The staff
+    /// member then signs in with POST /v1/admin/sessions.
+    Create {
+        /// What the member may do: owner (everything), manager (catalog, stock, orders) or
+        /// support (reads, capped refunds).
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The member's email, used to sign in.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// `--role`, spelled as the API spells roles.
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Owner,
+    Manager,
+    Support,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Manager => Role::Manager,
+            RoleArg::Support => Role::Support,
+        }
+    }
 }
 
 #[tokio::main]
@@ -59,6 +103,16 @@ async fn main() -> anyhow::Result<()> {
                 tax_rates = report.tax_rates_set,
                 "demo catalog seeded"
             );
+        }
+        Command::Staff {
+            command: StaffCommand::Create { role, email },
+        } => {
+            let password = staff::read_password()?;
+            let districts = Districts::open(&settings, clock, true).await?;
+            let created = staff::create(&districts, role.into(), &email, password).await;
+            districts.close().await;
+            let member = created?;
+            println!("created {} {} ({})", member.role, member.id, member.email);
         }
     }
     Ok(())

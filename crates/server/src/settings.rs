@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
+use kassa_identity::{IdentityConfig, JwtSecret, PasswordParams, ThrottleLimit, ThrottleLimits};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use toml::{Table, Value};
 
@@ -26,8 +27,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub http: HttpSettings,
     pub database: DatabaseSettings,
-    #[serde(default)]
-    pub admin: AdminSettings,
+    pub identity: IdentitySettings,
     pub cart: CartSettings,
     pub log: LogSettings,
 }
@@ -58,10 +58,170 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Accounts, sessions and abuse limits (`[identity]`); what each value means and why it has its
+/// default is in config/default.toml.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AdminSettings {
-    pub token: Option<SecretString>,
+pub struct IdentitySettings {
+    /// Signs access tokens; at least [`kassa_identity::token::JWT_SECRET_LEN_MIN`] bytes.
+    /// `None`: each process makes a random one (see [`IdentitySettings::config`]).
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
+    /// The secret before `jwt_secret`, still accepted during a key rotation.
+    #[serde(default)]
+    pub jwt_previous_secret: Option<SecretString>,
+    pub access_token_ttl_secs: u32,
+    pub refresh_token_ttl_secs: u32,
+    pub password: PasswordSettings,
+    pub throttle: ThrottleSettings,
+}
+
+/// argon2id cost of new password hashes, and how many are computed at once.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub hashes_in_flight_max: usize,
+}
+
+/// The three fixed-window abuse limits.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    pub sign_in_account_attempts_max: u32,
+    pub sign_in_account_window_secs: u32,
+    pub sign_in_address_attempts_max: u32,
+    pub sign_in_address_window_secs: u32,
+    pub register_address_attempts_max: u32,
+    pub register_address_window_secs: u32,
+}
+
+impl IdentitySettings {
+    /// Identity's configuration. Without `jwt_secret` a random secret is generated, so tokens
+    /// do not survive a restart or work on another node; `kassa serve` warns about it.
+    pub fn config(&self) -> Result<IdentityConfig, SettingsError> {
+        let jwt_secret = match &self.jwt_secret {
+            Some(secret) => parse_jwt_secret("identity.jwt_secret", secret)?,
+            None => JwtSecret::generate().map_err(|err| {
+                SettingsError(format!(
+                    "setting identity.jwt_secret: not set, and no random one could be made: {err}"
+                ))
+            })?,
+        };
+        let jwt_previous_secret = self
+            .jwt_previous_secret
+            .as_ref()
+            .map(|secret| parse_jwt_secret("identity.jwt_previous_secret", secret))
+            .transpose()?;
+        let p = self.password;
+        let password = PasswordParams::new(p.memory_kib, p.iterations, p.parallelism)
+            .map_err(|err| SettingsError(format!("setting identity.password: {err}")))?;
+        let t = self.throttle;
+        Ok(IdentityConfig {
+            password,
+            hashes_in_flight_max: p.hashes_in_flight_max,
+            access_token_ttl_secs: self.access_token_ttl_secs,
+            refresh_token_ttl_secs: self.refresh_token_ttl_secs,
+            jwt_secret,
+            jwt_previous_secret,
+            throttle: ThrottleLimits {
+                sign_in_account: limit(
+                    t.sign_in_account_attempts_max,
+                    t.sign_in_account_window_secs,
+                ),
+                sign_in_address: limit(
+                    t.sign_in_address_attempts_max,
+                    t.sign_in_address_window_secs,
+                ),
+                register_address: limit(
+                    t.register_address_attempts_max,
+                    t.register_address_window_secs,
+                ),
+            },
+        })
+    }
+
+    /// Checks everything [`IdentitySettings::config`] would refuse, except generating a
+    /// secret, plus the ranges identity relies on.
+    fn validate(&self) -> Result<(), SettingsError> {
+        for (key, secret) in [
+            ("identity.jwt_secret", &self.jwt_secret),
+            ("identity.jwt_previous_secret", &self.jwt_previous_secret),
+        ] {
+            if let Some(secret) = secret {
+                parse_jwt_secret(key, secret)?;
+            }
+        }
+        let p = self.password;
+        PasswordParams::new(p.memory_kib, p.iterations, p.parallelism)
+            .map_err(|err| SettingsError(format!("setting identity.password: {err}")))?;
+        let t = self.throttle;
+        let positive = [
+            ("identity.access_token_ttl_secs", self.access_token_ttl_secs),
+            (
+                "identity.refresh_token_ttl_secs",
+                self.refresh_token_ttl_secs,
+            ),
+            (
+                "identity.password.hashes_in_flight_max",
+                u32::from(p.hashes_in_flight_max > 0),
+            ),
+            (
+                "identity.throttle.sign_in_account_attempts_max",
+                t.sign_in_account_attempts_max,
+            ),
+            (
+                "identity.throttle.sign_in_account_window_secs",
+                t.sign_in_account_window_secs,
+            ),
+            (
+                "identity.throttle.sign_in_address_attempts_max",
+                t.sign_in_address_attempts_max,
+            ),
+            (
+                "identity.throttle.sign_in_address_window_secs",
+                t.sign_in_address_window_secs,
+            ),
+            (
+                "identity.throttle.register_address_attempts_max",
+                t.register_address_attempts_max,
+            ),
+            (
+                "identity.throttle.register_address_window_secs",
+                t.register_address_window_secs,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(SettingsError(format!("setting {key}: must be at least 1")));
+            }
+        }
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            return Err(SettingsError(
+                "setting identity.refresh_token_ttl_secs: must not be shorter than \
+                 identity.access_token_ttl_secs"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A configured signing secret; the error names `key` and never the secret.
+fn parse_jwt_secret(key: &str, secret: &SecretString) -> Result<JwtSecret, SettingsError> {
+    secret
+        .expose_secret()
+        .parse::<JwtSecret>()
+        .map_err(|err| SettingsError(format!("setting {key}: {err}")))
+}
+
+fn limit(attempts_max: u32, window_secs: u32) -> ThrottleLimit {
+    ThrottleLimit {
+        attempts_max,
+        window_secs,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,7 +310,7 @@ impl Settings {
                 "setting database.max_connections: must be at least 1".into(),
             ));
         }
-        Ok(())
+        self.identity.validate()
     }
 
     /// Loads from the process environment: `KASSA_ENV`, `KASSA_CONFIG_DIR` (default `config`),
@@ -244,6 +404,9 @@ mod tests {
             .collect()
     }
 
+    /// A 40-byte signing secret.
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-s3cr3t!";
+
     fn no_dir() -> PathBuf {
         PathBuf::from("/nonexistent-kassa-config")
     }
@@ -255,7 +418,9 @@ mod tests {
         assert_eq!(s.server.port, 8080);
         assert_eq!(s.database.url, "");
         assert_eq!(s.database.data_dir, PathBuf::from("./data"));
-        assert!(s.admin.token.is_none());
+        assert!(s.identity.jwt_secret.is_none());
+        assert_eq!(s.identity.access_token_ttl_secs, 900);
+        assert_eq!(s.identity.refresh_token_ttl_secs, 2_592_000);
     }
 
     #[test]
@@ -265,14 +430,14 @@ mod tests {
             "local",
             vars(&[
                 ("KASSA__SERVER__PORT", "9090"),
-                ("KASSA__ADMIN__TOKEN", "12345"),
+                ("KASSA__IDENTITY__JWT_SECRET", SECRET),
                 ("KASSA__DATABASE__MIGRATE_ON_START", "false"),
                 ("OTHER", "ignored"),
             ]),
         )
         .unwrap();
         assert_eq!(s.server.port, 9090);
-        assert_eq!(s.admin.token.unwrap().expose_secret(), "12345");
+        assert_eq!(s.identity.jwt_secret.unwrap().expose_secret(), SECRET);
         assert!(!s.database.migrate_on_start);
     }
 
@@ -356,13 +521,90 @@ mod tests {
     }
 
     #[test]
-    fn the_admin_token_is_not_printed_by_debug() {
+    fn the_jwt_secret_is_not_printed_by_debug() {
         let s = Settings::load(
             &no_dir(),
             "local",
-            vars(&[("KASSA__ADMIN__TOKEN", "s3cr3t")]),
+            vars(&[("KASSA__IDENTITY__JWT_SECRET", SECRET)]),
         )
         .unwrap();
-        assert!(!format!("{s:?}").contains("s3cr3t"));
+        assert!(!format!("{s:?}").contains(SECRET));
+        let config = s.identity.config().unwrap();
+        assert!(!format!("{config:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn a_jwt_secret_shorter_than_32_bytes_is_refused_by_name_without_echoing_it() {
+        let short = "s".repeat(31);
+        for var in [
+            "KASSA__IDENTITY__JWT_SECRET",
+            "KASSA__IDENTITY__JWT_PREVIOUS_SECRET",
+        ] {
+            let err = Settings::load(&no_dir(), "local", vars(&[(var, &short)]))
+                .unwrap_err()
+                .to_string();
+            let key = var
+                .trim_start_matches("KASSA__")
+                .to_lowercase()
+                .replace("__", ".");
+            assert!(err.contains(&key), "{err}");
+            assert!(!err.contains(&short), "{err}");
+        }
+        let exact = "s".repeat(32);
+        let s = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__IDENTITY__JWT_SECRET", &exact)]),
+        );
+        assert!(s.unwrap().identity.config().is_ok());
+    }
+
+    #[test]
+    fn without_a_jwt_secret_the_identity_config_gets_a_random_one() {
+        let s = Settings::load(&no_dir(), "local", vars(&[])).unwrap();
+        let config = s.identity.config().unwrap();
+        assert_eq!(config.access_token_ttl_secs, 900);
+        assert_eq!(config.password, PasswordParams::default());
+        assert_eq!(config.throttle, ThrottleLimits::default());
+        assert!(config.jwt_previous_secret.is_none());
+    }
+
+    #[test]
+    fn identity_limits_are_checked_and_named() {
+        for (var, value, key) in [
+            (
+                "KASSA__IDENTITY__PASSWORD__MEMORY_KIB",
+                "1",
+                "identity.password",
+            ),
+            (
+                "KASSA__IDENTITY__THROTTLE__SIGN_IN_ACCOUNT_ATTEMPTS_MAX",
+                "0",
+                "identity.throttle.sign_in_account_attempts_max",
+            ),
+            (
+                "KASSA__IDENTITY__ACCESS_TOKEN_TTL_SECS",
+                "0",
+                "identity.access_token_ttl_secs",
+            ),
+            (
+                "KASSA__IDENTITY__REFRESH_TOKEN_TTL_SECS",
+                "60",
+                "identity.refresh_token_ttl_secs",
+            ),
+        ] {
+            let err = Settings::load(&no_dir(), "local", vars(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{var}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_removed_admin_token_is_refused_by_name() {
+        let err = Settings::load(&no_dir(), "local", vars(&[("KASSA__ADMIN__TOKEN", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("admin"), "{err}");
     }
 }

@@ -210,7 +210,7 @@ impl ApiError {
 }
 
 /// `outer: cause: root cause`.
-fn source_chain(error: &(dyn StdError + Send + Sync + 'static)) -> String {
+pub(crate) fn source_chain(error: &(dyn StdError + Send + Sync + 'static)) -> String {
     let mut text = error.to_string();
     let mut next = error.source();
     while let Some(cause) = next {

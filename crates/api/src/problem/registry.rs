@@ -88,6 +88,7 @@ pub fn registry() -> Vec<&'static ProblemType> {
     let mut all: Vec<&'static ProblemType> = Vec::new();
     all.extend(kassa_kernel::PROBLEM_TYPES.iter().copied());
     all.extend(PROBLEM_TYPES.iter().copied());
+    all.extend(kassa_identity::PROBLEM_TYPES.iter().copied());
     all.extend(kassa_catalog::PROBLEM_TYPES.iter().copied());
     all.extend(kassa_cart::PROBLEM_TYPES.iter().copied());
     all

@@ -1,11 +1,12 @@
 //! The route table, read top to bottom: one module per resource, each exposing `routes()`.
 //!
 //! A handler is added to its module's `routes()` *and* to its module's OpenAPI document
-//! (`CatalogApi`, `CartApi`, or `openapi::ApiDoc` for the service routes); the tests in
-//! `openapi` fail when the route table and the merged document disagree.
+//! (`IdentityApi`, `CatalogApi`, `CartApi`, or `openapi::ApiDoc` for the service routes); the
+//! tests in `openapi` fail when the route table and the merged document disagree.
 
 pub mod carts;
 pub mod catalog;
+pub mod identity;
 pub mod service;
 
 use crate::route_table::Routes;
@@ -13,6 +14,7 @@ use crate::route_table::Routes;
 /// Every route the server serves, before the fallback and the middleware are added.
 pub fn all() -> Routes {
     service::routes()
+        .merge(identity::routes())
         .merge(catalog::routes())
         .merge(carts::routes())
 }

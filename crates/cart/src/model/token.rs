@@ -1,4 +1,5 @@
-//! Cart tokens: the secret that opens an anonymous cart, and how it is checked.
+//! Cart tokens: the secret that opens an anonymous cart, and how it is compared. Who may use
+//! which cart is decided in [`super::access`].
 
 use std::fmt;
 
@@ -44,22 +45,6 @@ impl fmt::Debug for CartToken {
     }
 }
 
-/// How a caller proves it may use a cart. An enum so that signed-in customers can be added as a
-/// second way in without changing every call.
-#[derive(Clone, PartialEq, Eq)]
-pub enum CartAccess {
-    /// The token issued when the cart was created, as the shopper sent it.
-    Token(String),
-}
-
-impl fmt::Debug for CartAccess {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CartAccess::Token(_) => f.write_str("Token(<redacted>)"),
-        }
-    }
-}
-
 /// SHA-256 of a cart token, as 64 lowercase hex digits: what the store keeps.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct TokenHash(String);
@@ -76,6 +61,12 @@ impl TokenHash {
             hex.push(hex_digit(byte & 0x0f));
         }
         TokenHash(hex)
+    }
+
+    /// The hash of a token as a shopper sent it; `None` for one that cannot be a token we
+    /// issued (the wrong length), which is refused before hashing.
+    pub(crate) fn of_given(token: &str) -> Option<TokenHash> {
+        (token.len() == CART_TOKEN_LEN).then(|| TokenHash::of(token))
     }
 
     /// A stored hash; `None` if it is not 64 lowercase hex digits.
@@ -118,16 +109,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(difference) == 0
 }
 
-impl CartAccess {
-    /// The hash to compare with the stored one; `None` for a token that cannot be one we issued.
-    pub(crate) fn token_hash(&self) -> Option<TokenHash> {
-        match self {
-            CartAccess::Token(token) if token.len() == CART_TOKEN_LEN => Some(TokenHash::of(token)),
-            CartAccess::Token(_) => None,
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -142,22 +123,21 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(token.expose(), CartToken::generate().unwrap().expose());
-        let debug = format!(
-            "{token:?} {:?}",
-            CartAccess::Token(token.expose().to_owned())
-        );
+        let debug = format!("{token:?}");
         assert!(!debug.contains(token.expose()), "{debug}");
     }
 
     #[test]
     fn a_token_matches_only_its_own_hash() {
         let token = CartToken::generate().unwrap();
-        let access = CartAccess::Token(token.expose().to_owned());
-        assert!(access.token_hash().unwrap().matches(&token.hash()));
-        let other = CartAccess::Token(CartToken::generate().unwrap().expose().to_owned());
-        assert!(!other.token_hash().unwrap().matches(&token.hash()));
-        assert!(CartAccess::Token(String::new()).token_hash().is_none());
-        assert!(CartAccess::Token("x".repeat(10_000)).token_hash().is_none());
+        let given = TokenHash::of_given(token.expose()).unwrap();
+        assert!(given.matches(&token.hash()));
+        let other = CartToken::generate().unwrap();
+        assert!(!TokenHash::of_given(other.expose())
+            .unwrap()
+            .matches(&token.hash()));
+        assert!(TokenHash::of_given("").is_none());
+        assert!(TokenHash::of_given(&"x".repeat(10_000)).is_none());
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Writes, inside the one transaction of a service call. The first statement of every write to
-//! an existing cart is [`CartTx::lock_cart`]. Constraint violations are mapped where they can
-//! happen: a foreign key violation when choosing a shipping option means it was deleted
-//! meanwhile, which the service turns into `shipping_option_not_found`. Every other key is a
-//! fresh id or is checked first under the cart's lock, so a violation there is a bug and stays a
-//! storage error.
+//! Writes, inside the one transaction of a service call. The first statement of every write to an
+//! existing cart is [`CartTx::lock_cart`]; writes that change which cart is a customer's (creating
+//! a customer's cart, merging at sign-in) start with [`CartTx::lock_customer`] and lock their carts
+//! with the statements of `store/ownership.rs`. Constraint violations are mapped where they can
+//! happen: a foreign key violation when choosing a shipping option means it was deleted meanwhile,
+//! which the service turns into `shipping_option_not_found`. Every other key is a fresh id or is
+//! checked first under the cart's lock, so a violation there is a bug and stays a storage error.
 
 use kassa_db::{DbError, Sql, Tx};
 use kassa_kernel::ids::{CartId, CartLineId, ShippingOptionId};
@@ -11,12 +12,12 @@ use kassa_kernel::{CountryCode, Email, Quantity, Sku, Timestamp};
 use sqlx::Row;
 
 use super::{cart_from_row, line_from_row, CART_COLUMNS};
-use crate::model::{Address, Cart, CartLine, ShippingOption, ShippingRate, TaxRate, TokenHash};
+use crate::model::{Address, Cart, CartLine, CartOwnership, ShippingOption, ShippingRate, TaxRate};
 
 /// One write transaction. Dropping it without [`CartTx::commit`] rolls everything back, so a
 /// refused call leaves the cart as it was.
 pub struct CartTx {
-    tx: Tx,
+    pub(super) tx: Tx,
 }
 
 impl CartTx {
@@ -29,17 +30,21 @@ impl CartTx {
         Ok(())
     }
 
+    /// A unique violation here means the owner already has an open cart, which the caller
+    /// set aside first under [`CartTx::lock_customer`]; it stays a storage error.
     pub(crate) async fn insert_cart(
         &mut self,
         cart: &Cart,
-        token_hash: &TokenHash,
+        ownership: &CartOwnership,
     ) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO carts (id, token_hash, currency, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO carts (id, token_hash, customer_id, status, currency, created_at_ms, \
+             updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(cart.id.to_string())
-        .bind(token_hash.as_str().to_owned())
+        .bind(ownership.token_hash.as_str().to_owned())
+        .bind(ownership.owner.map(|customer| customer.to_string()))
+        .bind(ownership.status.as_str())
         .bind(cart.currency.code())
         .bind(cart.created_at.millis())
         .bind(cart.updated_at.millis())
@@ -51,12 +56,12 @@ impl CartTx {
     /// The first statement of every write to an existing cart. Updating the cart's row takes
     /// its row lock on PostgreSQL (SQLite has one writer anyway), so the writes of concurrent
     /// calls on one cart run one after the other and each sees the lines the previous one
-    /// left. Returns the cart as it is now, with its token hash for the caller to check.
+    /// left. Returns the cart as it is now, with its ownership for the caller to check.
     pub(crate) async fn lock_cart(
         &mut self,
         id: CartId,
         now: Timestamp,
-    ) -> Result<Option<(Cart, TokenHash)>, DbError> {
+    ) -> Result<Option<(Cart, CartOwnership)>, DbError> {
         let sql =
             format!("UPDATE carts SET updated_at_ms = $1 WHERE id = $2 RETURNING {CART_COLUMNS}");
         let row = sqlx::query(&sql)

@@ -1,18 +1,37 @@
 //! `TestApp`: the real kassa application on 127.0.0.1:0 over a fresh database, plus a client
 //! and small typed helpers. Dropping it stops the server and drops the database.
+//!
+//! Every `TestApp` starts with one owner, signed in, whose session [`TestApp::admin`] uses.
+//! The owner and the members [`TestApp::staff_token`] makes are signed in through the identity
+//! service from a documentation address (192.0.2.0/24), not over HTTP: the suite's requests all
+//! come from 127.0.0.1, and a setup sign-in from there would use up one of the 30 sign-in
+//! attempts per address and 15 minutes that the throttle tests count.
+//! [`TestApp::register_and_sign_in`] goes through HTTP and does count.
 
 #![allow(dead_code)]
 
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use kassa_kernel::{ManualClock, Timestamp};
+use kassa_identity::{ClientInfo, IdentityService, Password, Role, TokenPair};
+use kassa_kernel::ids::StaffId;
+use kassa_kernel::{Clock, Email, ManualClock, Timestamp};
 use kassa_server::{Application, Districts, Settings};
 use kassa_testkit::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The signing secret every `TestApp` uses unless a test configures another (64 bytes).
+pub const TEST_JWT_SECRET: &str =
+    "kassa-test-signing-secret-kassa-test-signing-secret-0123456789ab";
+/// The password of the owner and of every member [`TestApp::staff_token`] creates.
+pub const STAFF_PASSWORD: &str = "Staff-Test-Password-2026";
+/// The owner every `TestApp` starts with.
+pub const OWNER_EMAIL: &str = "owner@kassa.test";
+/// Where setup sign-ins come from (TEST-NET-1): never the address the suite's requests use.
+const SETUP_CLIENT: [u8; 4] = [192, 0, 2, 250];
 
 /// One variant for [`TestApp::create_product`]: SKU, prices as (minor units, currency), weight
 /// in grams.
@@ -25,6 +44,13 @@ pub struct TestApp {
     pub districts: Districts,
     /// Every (method, path) the router serves.
     pub route_table: kassa_api::RouteTable,
+    /// The owner the app starts with (email [`OWNER_EMAIL`], password [`STAFF_PASSWORD`]).
+    pub owner_id: StaffId,
+    /// The owner's session; refreshed by [`TestApp::owner_token`] once its access token has
+    /// expired on the test clock.
+    owner_session: Mutex<TokenPair>,
+    /// Numbers the emails of [`TestApp::staff_token`]'s members.
+    staff_created: AtomicU32,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     // Dropped last: the server must stop before its database goes away.
     _db: TestDb,
@@ -92,7 +118,12 @@ impl TestApp {
         let mut settings = Settings::load(Path::new("/nonexistent"), "test", Vec::new())
             .expect("built-in settings load");
         settings.server.port = 0;
-        settings.admin.token = Some(ADMIN_TOKEN.to_owned().into());
+        settings.identity.jwt_secret = Some(TEST_JWT_SECRET.to_owned().into());
+        // The cheapest argon2id parameters it accepts: hashing is the slowest part of the suite
+        // otherwise, and the tests are about behaviour, not cost.
+        settings.identity.password.memory_kib = 64;
+        settings.identity.password.iterations = 1;
+        settings.identity.password.parallelism = 1;
         match db.backend() {
             kassa_db::Backend::Sqlite { data_dir } => {
                 settings.database.url = String::new();
@@ -114,15 +145,95 @@ impl TestApp {
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
+        let owner = districts
+            .identity
+            .create_staff(email(OWNER_EMAIL), staff_password(), Role::Owner)
+            .await
+            .expect("create the owner");
+        let owner_session = setup_sign_in(districts.identity.as_ref(), OWNER_EMAIL).await;
         TestApp {
             base_url: format!("http://{address}"),
             client: reqwest::Client::new(),
             clock,
             districts,
             route_table,
+            owner_id: owner.id,
+            owner_session: Mutex::new(owner_session),
+            staff_created: AtomicU32::new(0),
             shutdown: Some(tx),
             _db: db,
         }
+    }
+
+    /// The owner's access token, refreshed first if it has expired on the test clock (so a
+    /// test that advances the clock past 15 minutes can still use [`TestApp::admin`]).
+    pub async fn owner_token(&self) -> String {
+        let (access, refresh, expires_at) = {
+            let session = self
+                .owner_session
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (
+                session.access_token.expose().to_owned(),
+                session.refresh_token.expose().to_owned(),
+                session.access_expires_at,
+            )
+        };
+        if self.clock.now() < expires_at {
+            return access;
+        }
+        let pair = self
+            .districts
+            .identity
+            .refresh(&refresh)
+            .await
+            .expect("refresh the owner's session");
+        let access = pair.access_token.expose().to_owned();
+        *self
+            .owner_session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = pair;
+        access
+    }
+
+    /// Creates a staff member of `role` with a unique email (password [`STAFF_PASSWORD`]),
+    /// signs it in and returns its access token.
+    pub async fn staff_token(&self, role: Role) -> String {
+        let n = self.staff_created.fetch_add(1, Ordering::Relaxed);
+        let address = format!("{role}{n}@kassa.test");
+        self.districts
+            .identity
+            .create_staff(email(&address), staff_password(), role)
+            .await
+            .expect("create a staff member");
+        let pair = setup_sign_in(self.districts.identity.as_ref(), &address).await;
+        pair.access_token.expose().to_owned()
+    }
+
+    /// Registers a customer (password [`STAFF_PASSWORD`]) and signs it in, both over HTTP
+    /// (each counts towards its throttle); returns the 200 body of `POST /v1/sessions`.
+    pub async fn register_and_sign_in(&self, email: &str) -> Value {
+        let credentials = json!({"email": email, "password": STAFF_PASSWORD});
+        self.post("/v1/customers", &credentials)
+            .await
+            .assert_status(202);
+        self.post("/v1/sessions", &credentials)
+            .await
+            .assert_status(200)
+            .clone()
+    }
+
+    /// A request carrying `Authorization: Bearer <token>`.
+    pub async fn bearer(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let auth = format!("Bearer {token}");
+        self.send(method, path, body, &[("authorization", &auth)])
+            .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -175,11 +286,10 @@ impl TestApp {
         self.send(Method::POST, path, Some(body), &[]).await
     }
 
-    /// A staff request carrying the admin bearer token.
+    /// A staff request as the owner the app started with.
     pub async fn admin(&self, method: Method, path: &str, body: Option<&Value>) -> TestResponse {
-        let auth = format!("Bearer {ADMIN_TOKEN}");
-        self.send(method, path, body, &[("authorization", &auth)])
-            .await
+        let token = self.owner_token().await;
+        self.bearer(method, path, &token, body).await
     }
 
     /// A shopper request on a cart, carrying its token.
@@ -280,6 +390,26 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+fn email(address: &str) -> Email {
+    Email::parse(address).expect("a valid email")
+}
+
+fn staff_password() -> Password {
+    Password::parse(STAFF_PASSWORD.to_owned()).expect("an acceptable password")
+}
+
+/// Signs a staff member in through the service, from [`SETUP_CLIENT`].
+async fn setup_sign_in(identity: &dyn IdentityService, address: &str) -> TokenPair {
+    let client = ClientInfo {
+        addr: IpAddr::from(SETUP_CLIENT),
+    };
+    let (_, pair) = identity
+        .sign_in_staff(&email(address), STAFF_PASSWORD, &client)
+        .await
+        .expect("sign a staff member in");
+    pair
 }
 
 async fn read(response: reqwest::Response) -> TestResponse {
@@ -389,7 +519,7 @@ pub fn sorted_items(body: &Value, key: &str) -> Vec<Value> {
 /// request reaches the handler (and its checks) rather than failing to parse.
 pub fn fill_path(template: &str) -> String {
     use kassa_kernel::ids::{
-        CartId, CartLineId, CategoryId, ProductId, ShippingOptionId, VariantId,
+        CartId, CartLineId, CategoryId, ProductId, ShippingOptionId, StaffId, VariantId,
     };
     template
         .split('/')
@@ -402,6 +532,7 @@ pub fn fill_path(template: &str) -> String {
                 Some("cart_id") => CartId::new().to_string(),
                 Some("line_id") => CartLineId::new().to_string(),
                 Some("shipping_option_id") => ShippingOptionId::new().to_string(),
+                Some("staff_id") => StaffId::new().to_string(),
                 Some("currency") => "EUR".to_owned(),
                 Some("country") => "DE".to_owned(),
                 Some("slug") => "validation-failed".to_owned(),

@@ -3,9 +3,13 @@
 //! when TEST_DATABASE_URL is set.
 
 mod helpers;
+mod identity_helpers;
 
 mod bad_input;
 mod carts;
 mod catalog;
+mod identity;
+mod ownership;
+mod permissions;
 mod service;
 mod totals;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{fill_path, items_of, TestApp, ADMIN_TOKEN};
+use crate::helpers::{fill_path, items_of, TestApp};
 
 /// The API guide, the contract the suite checks the server against.
 const API_GUIDE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/API.md"));
@@ -300,7 +300,7 @@ async fn every_documented_operation_is_answered_by_its_route_on_the_live_server(
     let doc = app.get("/v1/openapi.json").await.assert_status(200).clone();
     let operations = kassa_api::openapi::operations(&doc);
     assert!(operations.len() >= 30, "too few operations: {operations:?}");
-    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let auth = format!("Bearer {}", app.owner_token().await);
     let cart_token = "not-a-real-cart-token";
 
     for (method, template) in &operations {

@@ -1,8 +1,8 @@
 //! Cart routes: the shopper's cart under `/v1/carts`, and the staff routes for shipping options
 //! and tax rates under `/v1/admin` (docs/API.md, "Carts" and "Shipping options and tax rates").
 //!
-//! Shopper routes prove access with the `Cart-Token` header ([`CartTokenHeader`]) and name the
-//! cart with [`CartPath`] or [`CartLinePath`]. A missing cart, a malformed cart or line id, and
+//! Shopper routes prove access with a signed-in customer's bearer token or the `Cart-Token`
+//! header ([`CartCaller`]) and name the cart with [`CartPath`] or [`CartLinePath`]. A missing cart, a malformed cart or line id, and
 //! a missing or wrong token all answer the same 404 `cart_not_found`, so carts cannot be probed.
 //!
 //! Handlers are in [`shopper`], [`shipping_options`] and [`tax_rates`]; wire shapes in [`dto`].
@@ -12,7 +12,7 @@ pub mod shipping_options;
 pub mod shopper;
 pub mod tax_rates;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 use http::HeaderName;
 use kassa_cart::error::CART_NOT_FOUND;
@@ -21,8 +21,10 @@ use kassa_kernel::ids::{CartId, CartLineId};
 use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 
+use crate::auth::MaybeCustomer;
 use crate::problem::ApiError;
 use crate::route_table::Routes;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -111,8 +113,9 @@ pub fn routes() -> Routes {
     )),
     tags(
         (name = "carts", description = "A shopper's cart, priced from the catalog on every read. \
-            Every call but `POST /v1/carts` needs the cart's `Cart-Token` header."),
-        (name = "carts (staff)", description = "Shipping options and tax rates; needs the staff token."),
+            Every call but `POST /v1/carts` needs the cart's `Cart-Token` header, or the bearer \
+            token of the customer who owns the cart."),
+        (name = "carts (staff)", description = "Shipping options and tax rates; needs a staff token."),
     ),
 )]
 pub struct CartApi;
@@ -129,22 +132,34 @@ fn cart_not_found() -> ApiError {
     )
 }
 
-/// The `Cart-Token` header, as the cart service's [`CartAccess`]. A missing or empty header, or
-/// one that is not visible ASCII, is refused with 404 `cart_not_found`, as a wrong token is; a
-/// token of the wrong length is the cart service's to refuse, not ours.
+/// Who is calling a shopper route, as the cart service's [`CartAccess`]: a signed-in customer
+/// when the request has an `Authorization` header (which must then be a customer's valid
+/// access token: anything else is a 401, never a fallback to the cart token), else the
+/// `Cart-Token` header. A missing or empty `Cart-Token`, or one that is not visible ASCII, is
+/// refused with 404 `cart_not_found`, as a wrong token is; a token of the wrong length is the
+/// cart service's to refuse, not ours.
 #[derive(Debug, Clone)]
-pub struct CartTokenHeader(pub CartAccess);
+pub struct CartCaller(pub CartAccess);
 
-impl<S: Send + Sync> FromRequestParts<S> for CartTokenHeader {
+impl<S> FromRequestParts<S> for CartCaller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let MaybeCustomer(Some(customer)) =
+            MaybeCustomer::from_request_parts(parts, state).await?
+        {
+            return Ok(CartCaller(CartAccess::Customer(customer.id)));
+        }
         parts
             .headers
             .get(&CART_TOKEN_HEADER)
             .and_then(|value| value.to_str().ok())
             .filter(|token| !token.is_empty())
-            .map(|token| CartTokenHeader(CartAccess::Token(token.to_owned())))
+            .map(|token| CartCaller(CartAccess::Token(token.to_owned())))
             .ok_or_else(cart_not_found)
     }
 }

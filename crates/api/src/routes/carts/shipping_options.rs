@@ -5,7 +5,7 @@ use http::StatusCode;
 use kassa_kernel::ids::ShippingOptionId;
 
 use super::dto::{NewShippingOptionDto, ShippingOptionDto, ShippingOptionList};
-use crate::auth::Staff;
+use crate::auth::{CatalogRead, SettingsWrite, Staff};
 use crate::extract::{Json, Path};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -21,7 +21,7 @@ use crate::state::AppState;
     ),
 )]
 pub async fn list_shipping_options(
-    _staff: Staff,
+    _staff: Staff<CatalogRead>,
     State(state): State<AppState>,
 ) -> Result<Json<ShippingOptionList>, ApiError> {
     let options = state.cart.shipping_options_all().await?;
@@ -40,13 +40,15 @@ pub async fn list_shipping_options(
         (status = 201, description = "The new option.", body = ShippingOptionDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the settings write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` (also for both or neither of \
             `flat_amount_minor` and `weight_tiers`) or `invalid_shipping_option`, with the \
             field's pointer.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn create_shipping_option(
-    _staff: Staff,
+    _staff: Staff<SettingsWrite>,
     State(state): State<AppState>,
     Json(body): Json<NewShippingOptionDto>,
 ) -> Result<(StatusCode, Json<ShippingOptionDto>), ApiError> {
@@ -66,13 +68,15 @@ pub async fn create_shipping_option(
         (status = 204, description = "Deleted."),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the settings write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`shipping_option_not_found`, or \
             `invalid_path_parameter` for a malformed id.",
             body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn delete_shipping_option(
-    _staff: Staff,
+    _staff: Staff<SettingsWrite>,
     State(state): State<AppState>,
     Path(shipping_option_id): Path<ShippingOptionId>,
 ) -> Result<StatusCode, ApiError> {

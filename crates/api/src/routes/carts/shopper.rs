@@ -1,6 +1,7 @@
 //! The shopper's cart: create it, read it, change its lines, email, address and shipping
-//! option. Every route but `POST /v1/carts` needs the cart's token in `Cart-Token` and answers
-//! the cart priced anew from the catalog.
+//! option. Every route but `POST /v1/carts` needs either a signed-in customer's bearer token
+//! (their own carts) or the cart's token in `Cart-Token` (anonymous carts), and answers the cart
+//! priced anew from the catalog.
 
 use axum::extract::State;
 use http::{header, HeaderName, StatusCode};
@@ -9,24 +10,32 @@ use super::dto::{
     AddressInputDto, CartDto, CartEmailDto, CartLinePatchDto, CreatedCartDto, NewCartDto,
     NewCartLineDto, ShippingOptionChoiceDto, ShippingQuoteDto, ShippingQuoteList,
 };
-use super::{CartLinePath, CartPath, CartTokenHeader};
+use super::{CartCaller, CartLinePath, CartPath};
+use crate::auth::MaybeCustomer;
 use crate::extract::Json;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
-/// Creates an empty cart in a currency and answers its token, this once.
+/// Creates an empty cart in a currency and answers its token, this once. With a customer's
+/// bearer token the cart is that customer's (their open cart from now on), opened by their
+/// session rather than by the token.
 ///
 /// The answer carries `Cache-Control: no-store`: the token must not be kept by a cache.
 #[utoipa::path(
     post, path = "/v1/carts", tag = "carts",
     request_body = NewCartDto,
+    security((), ("customer_token" = [])),
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The new cart and its token.", body = CreatedCartDto),
         (status = 422, description = "`validation_failed`: an unsupported currency (at \
             `/currency`).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn create_cart(
+    MaybeCustomer(customer): MaybeCustomer,
     State(state): State<AppState>,
     Json(body): Json<NewCartDto>,
 ) -> Result<
@@ -37,7 +46,8 @@ pub async fn create_cart(
     ),
     ApiError,
 > {
-    let (cart, token) = state.cart.create_cart(body.currency).await?;
+    let owner = customer.map(|customer| customer.id);
+    let (cart, token) = state.cart.create_cart(body.currency, owner).await?;
     let created = CreatedCartDto {
         cart: CartDto::from(cart),
         token: token.expose().to_owned(),
@@ -54,9 +64,14 @@ pub async fn create_cart(
     get, path = "/v1/carts/{cart_id}", tag = "carts",
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The cart.", body = CartDto),
         (status = 404, description = "`cart_not_found`: no such cart, a malformed id, or a \
             missing or wrong token.", body = Problem, content_type = "application/problem+json"),
@@ -64,7 +79,7 @@ pub async fn create_cart(
 )]
 pub async fn get_cart(
     CartPath(cart_id): CartPath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
 ) -> Result<Json<CartDto>, ApiError> {
     let cart = state.cart.cart(cart_id, &access).await?;
@@ -76,10 +91,15 @@ pub async fn get_cart(
     post, path = "/v1/carts/{cart_id}/lines", tag = "carts",
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     request_body = NewCartLineDto,
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The cart with the line.", body = CartDto),
         (status = 404, description = "`cart_not_found`.",
             body = Problem, content_type = "application/problem+json"),
@@ -90,7 +110,7 @@ pub async fn get_cart(
 )]
 pub async fn add_cart_line(
     CartPath(cart_id): CartPath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
     Json(body): Json<NewCartLineDto>,
 ) -> Result<(StatusCode, Json<CartDto>), ApiError> {
@@ -107,10 +127,15 @@ pub async fn add_cart_line(
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
         ("line_id" = String, Path, description = "A `line_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     request_body = CartLinePatchDto,
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The cart with the new quantity.", body = CartDto),
         (status = 404, description = "`cart_not_found` (also for a malformed line id) or \
             `line_not_found`.", body = Problem, content_type = "application/problem+json"),
@@ -120,7 +145,7 @@ pub async fn add_cart_line(
 )]
 pub async fn update_cart_line(
     CartLinePath(cart_id, line_id): CartLinePath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
     Json(body): Json<CartLinePatchDto>,
 ) -> Result<Json<CartDto>, ApiError> {
@@ -137,9 +162,14 @@ pub async fn update_cart_line(
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
         ("line_id" = String, Path, description = "A `line_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The cart without the line.", body = CartDto),
         (status = 404, description = "`cart_not_found` (also for a malformed line id) or \
             `line_not_found`.", body = Problem, content_type = "application/problem+json"),
@@ -147,7 +177,7 @@ pub async fn update_cart_line(
 )]
 pub async fn remove_cart_line(
     CartLinePath(cart_id, line_id): CartLinePath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
 ) -> Result<Json<CartDto>, ApiError> {
     let cart = state.cart.remove_line(cart_id, &access, line_id).await?;
@@ -159,10 +189,15 @@ pub async fn remove_cart_line(
     put, path = "/v1/carts/{cart_id}/email", tag = "carts",
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     request_body = CartEmailDto,
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The cart with the email.", body = CartDto),
         (status = 404, description = "`cart_not_found`.",
             body = Problem, content_type = "application/problem+json"),
@@ -172,7 +207,7 @@ pub async fn remove_cart_line(
 )]
 pub async fn set_cart_email(
     CartPath(cart_id): CartPath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
     Json(body): Json<CartEmailDto>,
 ) -> Result<Json<CartDto>, ApiError> {
@@ -186,10 +221,15 @@ pub async fn set_cart_email(
     put, path = "/v1/carts/{cart_id}/shipping-address", tag = "carts",
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     request_body = AddressInputDto,
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The cart with the address.", body = CartDto),
         (status = 404, description = "`cart_not_found`.",
             body = Problem, content_type = "application/problem+json"),
@@ -200,7 +240,7 @@ pub async fn set_cart_email(
 )]
 pub async fn set_cart_shipping_address(
     CartPath(cart_id): CartPath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
     Json(body): Json<AddressInputDto>,
 ) -> Result<Json<CartDto>, ApiError> {
@@ -218,9 +258,14 @@ pub async fn set_cart_shipping_address(
     get, path = "/v1/carts/{cart_id}/shipping-options", tag = "carts",
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The quotes, in one page.", body = ShippingQuoteList),
         (status = 404, description = "`cart_not_found`.",
             body = Problem, content_type = "application/problem+json"),
@@ -230,7 +275,7 @@ pub async fn set_cart_shipping_address(
 )]
 pub async fn list_cart_shipping_options(
     CartPath(cart_id): CartPath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
 ) -> Result<Json<ShippingQuoteList>, ApiError> {
     let quotes = state.cart.shipping_options(cart_id, &access).await?;
@@ -245,10 +290,15 @@ pub async fn list_cart_shipping_options(
     put, path = "/v1/carts/{cart_id}/shipping-option", tag = "carts",
     params(
         ("cart_id" = String, Path, description = "A `cart_…` id."),
-        ("Cart-Token" = String, Header, description = "The token `POST /v1/carts` answered."),
+        ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
+            answered; for anonymous carts, without an `Authorization` header."),
     ),
+    security((), ("customer_token" = [])),
     request_body = ShippingOptionChoiceDto,
     responses(
+        (status = 401, description = "`invalid_token`: an `Authorization` header that is not \
+            a customer's valid access token (never read as no header).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The cart with the option.", body = CartDto),
         (status = 404, description = "`cart_not_found` or `shipping_option_not_found`.",
             body = Problem, content_type = "application/problem+json"),
@@ -258,7 +308,7 @@ pub async fn list_cart_shipping_options(
 )]
 pub async fn choose_cart_shipping_option(
     CartPath(cart_id): CartPath,
-    CartTokenHeader(access): CartTokenHeader,
+    CartCaller(access): CartCaller,
     State(state): State<AppState>,
     Json(body): Json<ShippingOptionChoiceDto>,
 ) -> Result<Json<CartDto>, ApiError> {

@@ -9,7 +9,7 @@ use kassa_kernel::rounding::Rate;
 use kassa_kernel::CountryCode;
 
 use super::dto::{TaxRateDto, TaxRateInputDto, TaxRateList};
-use crate::auth::Staff;
+use crate::auth::{CatalogRead, SettingsWrite, Staff};
 use crate::extract::{Json, Path};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ use crate::state::AppState;
     ),
 )]
 pub async fn list_tax_rates(
-    _staff: Staff,
+    _staff: Staff<CatalogRead>,
     State(state): State<AppState>,
 ) -> Result<Json<TaxRateList>, ApiError> {
     let rates = state.cart.tax_rates().await?;
@@ -46,13 +46,15 @@ pub async fn list_tax_rates(
         (status = 200, description = "The rate as set.", body = TaxRateDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the settings write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_country` (the path), `invalid_rate` (at \
             `/rate`) or `validation_failed`.",
             body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn set_tax_rate(
-    _staff: Staff,
+    _staff: Staff<SettingsWrite>,
     State(state): State<AppState>,
     Path(country): Path<String>,
     Json(body): Json<TaxRateInputDto>,
@@ -76,6 +78,8 @@ pub async fn set_tax_rate(
         (status = 204, description = "Deleted."),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the settings write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`tax_rate_not_found`: the country has no rate.",
             body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_country`: the path is not a country code.",
@@ -83,7 +87,7 @@ pub async fn set_tax_rate(
     ),
 )]
 pub async fn delete_tax_rate(
-    _staff: Staff,
+    _staff: Staff<SettingsWrite>,
     State(state): State<AppState>,
     Path(country): Path<String>,
 ) -> Result<StatusCode, ApiError> {

@@ -4,7 +4,7 @@ use axum::extract::State;
 use http::StatusCode;
 
 use super::dto::{CategoryDto, CategoryList, NewCategoryDto};
-use crate::auth::Staff;
+use crate::auth::{CatalogWrite, Staff};
 use crate::extract::Json;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -35,6 +35,8 @@ pub async fn list_categories(
         (status = 201, description = "The new category.", body = CategoryDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`handle_taken`: another category has this handle.",
             body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_handle`, `invalid_title` (at `/name`) or \
@@ -43,7 +45,7 @@ pub async fn list_categories(
     ),
 )]
 pub async fn create_category(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Json(body): Json<NewCategoryDto>,
 ) -> Result<(StatusCode, Json<CategoryDto>), ApiError> {

@@ -10,7 +10,7 @@ use kassa_kernel::ids::ProductId;
 use super::dto::{
     NewProductDto, NewVariantDto, ProductDto, ProductList, ProductListQuery, ProductPatchDto,
 };
-use crate::auth::Staff;
+use crate::auth::{CatalogRead, CatalogWrite, Staff};
 use crate::extract::{Json, Path, Query};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -104,7 +104,7 @@ impl ProductRef {
     ),
 )]
 pub async fn admin_list_products(
-    _staff: Staff,
+    _staff: Staff<CatalogRead>,
     State(state): State<AppState>,
     Query(query): Query<ProductListQuery>,
 ) -> Result<Json<ProductList>, ApiError> {
@@ -122,6 +122,8 @@ pub async fn admin_list_products(
         (status = 201, description = "The new product.", body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`category_not_found`: a category id names no category.",
             body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`handle_taken` or `sku_taken`.",
@@ -132,7 +134,7 @@ pub async fn admin_list_products(
     ),
 )]
 pub async fn create_product(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Json(body): Json<NewProductDto>,
 ) -> Result<(StatusCode, Json<ProductDto>), ApiError> {
@@ -154,7 +156,7 @@ pub async fn create_product(
     ),
 )]
 pub async fn admin_get_product(
-    _staff: Staff,
+    _staff: Staff<CatalogRead>,
     State(state): State<AppState>,
     Path(product_id): Path<ProductId>,
 ) -> Result<Json<ProductDto>, ApiError> {
@@ -172,6 +174,8 @@ pub async fn admin_get_product(
         (status = 200, description = "The product as changed.", body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`product_not_found`, `category_not_found` or \
             `invalid_path_parameter`.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`handle_taken`.",
@@ -182,7 +186,7 @@ pub async fn admin_get_product(
     ),
 )]
 pub async fn update_product(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Path(product_id): Path<ProductId>,
     Json(body): Json<ProductPatchDto>,
@@ -203,12 +207,14 @@ pub async fn update_product(
         (status = 200, description = "The archived product.", body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`product_not_found` or `invalid_path_parameter`.",
             body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn archive_product(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Path(product_id): Path<ProductId>,
 ) -> Result<Json<ProductDto>, ApiError> {
@@ -226,6 +232,8 @@ pub async fn archive_product(
         (status = 201, description = "The product with its new variant.", body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`product_not_found` or `invalid_path_parameter`.",
             body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`sku_taken`, or `product_archived`: restore it first.",
@@ -236,7 +244,7 @@ pub async fn archive_product(
     ),
 )]
 pub async fn add_variant(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Path(product_id): Path<ProductId>,
     Json(body): Json<NewVariantDto>,

@@ -6,7 +6,7 @@ use kassa_kernel::ids::VariantId;
 use kassa_kernel::{Currency, Money};
 
 use super::dto::{PriceInputDto, ProductDto, VariantPatchDto};
-use crate::auth::Staff;
+use crate::auth::{CatalogWrite, Staff};
 use crate::extract::{Json, Path};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -21,6 +21,8 @@ use crate::state::AppState;
         (status = 200, description = "The variant's product as changed.", body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`variant_not_found` or `invalid_path_parameter`.",
             body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_title`, `catalog_validation_failed` or \
@@ -28,7 +30,7 @@ use crate::state::AppState;
     ),
 )]
 pub async fn update_variant(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Path(variant_id): Path<VariantId>,
     Json(body): Json<VariantPatchDto>,
@@ -49,12 +51,14 @@ pub async fn update_variant(
         (status = 200, description = "The variant's product.", body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`variant_not_found` or `invalid_path_parameter`.",
             body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn archive_variant(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Path(variant_id): Path<VariantId>,
 ) -> Result<Json<ProductDto>, ApiError> {
@@ -76,6 +80,8 @@ pub async fn archive_variant(
             body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`variant_not_found` or `invalid_path_parameter`.",
             body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`unknown_currency` (the path's currency), \
@@ -84,7 +90,7 @@ pub async fn archive_variant(
     ),
 )]
 pub async fn set_price(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Path((variant_id, currency)): Path<(VariantId, String)>,
     Json(body): Json<PriceInputDto>,
@@ -108,6 +114,8 @@ pub async fn set_price(
             body = ProductDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the catalog write permission.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`variant_not_found` or `invalid_path_parameter`.",
             body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`unknown_currency`: the path's currency is not supported.",
@@ -115,7 +123,7 @@ pub async fn set_price(
     ),
 )]
 pub async fn remove_price(
-    _staff: Staff,
+    _staff: Staff<CatalogWrite>,
     State(state): State<AppState>,
     Path((variant_id, currency)): Path<(VariantId, String)>,
 ) -> Result<Json<ProductDto>, ApiError> {

@@ -61,7 +61,8 @@ impl From<PricedCart> for CartDto {
 pub struct CreatedCartDto {
     #[serde(flatten)]
     pub cart: CartDto,
-    /// Send it as `Cart-Token` on every later call on this cart. It is not shown again.
+    /// Send it as `Cart-Token` on every later call on this cart. It is not shown again. A cart
+    /// created with a customer's bearer token is opened by their session, not by its token.
     pub token: String,
 }
 
