@@ -61,6 +61,37 @@ impl ProblemType {
     }
 }
 
+/// What is wrong with a list of problem types, one sentence each; empty when the list is a
+/// valid registry: every code unique and snake_case (lowercase ASCII words of letters and
+/// digits joined by single underscores, starting with a letter), every title non-empty. Each
+/// district checks its own list together with the kernel's; `api` checks the whole registry.
+pub fn check_problem_types(types: &[&ProblemType]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for problem in types {
+        if !seen.insert(problem.code) {
+            problems.push(format!("code {} is registered twice", problem.code));
+        }
+        if !is_snake_case(problem.code) {
+            problems.push(format!("code {:?} is not snake_case", problem.code));
+        }
+        if problem.title.trim().is_empty() {
+            problems.push(format!("code {} has no title", problem.code));
+        }
+    }
+    problems
+}
+
+fn is_snake_case(code: &str) -> bool {
+    code.starts_with(|c: char| c.is_ascii_lowercase())
+        && code.split('_').all(|word| {
+            !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
 /// Implemented by every district's error enum.
 pub trait DomainError: std::error::Error + Send + Sync + 'static {
     /// Which registry entry this error is.
@@ -79,5 +110,44 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     /// Field-level validation errors as (JSON pointer, message) pairs, if any.
     fn field_errors(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: ProblemType =
+        ProblemType::new("cart_not_found", "Cart not found", ErrorCategory::NotFound);
+
+    #[test]
+    fn a_valid_registry_has_no_problems() {
+        assert_eq!(
+            check_problem_types(&[&OK, &crate::money::UNKNOWN_CURRENCY]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn duplicates_other_shapes_and_empty_titles_are_each_reported() {
+        assert_eq!(check_problem_types(&[&OK, &OK]).len(), 1);
+        for bad in [
+            "",
+            "Upper",
+            "kebab-case",
+            "double__underscore",
+            "_lead",
+            "trail_",
+            "1st",
+        ] {
+            let problem = ProblemType::new(bad, "Title", ErrorCategory::Invalid);
+            assert_eq!(
+                check_problem_types(&[&problem]).len(),
+                1,
+                "{bad:?} was accepted"
+            );
+        }
+        let untitled = ProblemType::new("untitled", " ", ErrorCategory::Invalid);
+        assert_eq!(check_problem_types(&[&untitled]).len(), 1);
     }
 }

@@ -47,18 +47,10 @@ mod tests {
 
     #[test]
     fn problem_codes_are_unique_snake_case_and_titled() {
-        let mut codes: Vec<&str> = PROBLEM_TYPES.iter().map(|p| p.code).collect();
-        for problem in PROBLEM_TYPES {
-            let snake = problem
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_');
-            assert!(snake, "{}", problem.code);
-            assert!(!problem.title.is_empty(), "{}", problem.code);
-        }
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), PROBLEM_TYPES.len());
+        assert_eq!(
+            error::check_problem_types(PROBLEM_TYPES),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
