@@ -16,7 +16,8 @@
 //! fallback: a bad bearer token on a route that also takes a `Cart-Token` is a 401.
 //!
 //! The permission of an admin route is a marker type ([`CatalogRead`], [`CatalogWrite`],
-//! [`SettingsWrite`], [`StaffManage`], [`AuditRead`]), so `_staff: Staff<CatalogWrite>` in a
+//! [`SettingsWrite`], [`StaffManage`], [`AuditRead`], [`OrdersRead`], [`OrdersWrite`],
+//! [`StockWrite`], [`RefundsIssue`]), so `_staff: Staff<CatalogWrite>` in a
 //! handler's arguments is the route's row of the permission matrix in docs/API.md. The policy
 //! itself (which role has which permission) is identity's [`kassa_identity::permissions`].
 //!
@@ -78,6 +79,39 @@ pub struct StaffManage;
 /// Read the staff audit log (owner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditRead;
+
+/// Read orders, their payments and refunds (every role).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrdersRead;
+
+/// Fulfil, capture, cancel and deliver orders (owner, manager).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrdersWrite;
+
+/// Set and adjust stock, add inventory locations (owner, manager).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockWrite;
+
+/// Refund orders (every role; support only up to `ApiConfig::refund_cap`, which the refund
+/// route checks after this permission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundsIssue;
+
+impl RequiredPermission for OrdersRead {
+    const PERMISSION: Permission = Permission::OrdersRead;
+}
+
+impl RequiredPermission for OrdersWrite {
+    const PERMISSION: Permission = Permission::OrdersWrite;
+}
+
+impl RequiredPermission for StockWrite {
+    const PERMISSION: Permission = Permission::StockWrite;
+}
+
+impl RequiredPermission for RefundsIssue {
+    const PERMISSION: Permission = Permission::RefundsIssue;
+}
 
 impl RequiredPermission for CatalogRead {
     const PERMISSION: Permission = Permission::CatalogRead;
@@ -185,8 +219,12 @@ where
 }
 
 /// The principal of the request's bearer token; `None` when there is no `Authorization`
-/// header.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Principal>, ApiError> {
+/// header. Also used by [`crate::idempotency`] to scope keys, so a bad token is the same 401
+/// there.
+pub(crate) async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<Principal>, ApiError> {
     let token = match bearer_token(&parts.headers) {
         Presented::Nothing => return Ok(None),
         Presented::Unusable => {

@@ -1,8 +1,11 @@
 //! Stand-ins for the district services in the api crate's own tests. They keep next to no
 //! state: enough to drive a route through extraction, conversion and rendering, and to see what
 //! a handler asked for. How the districts behave is tested against real databases in their own
-//! crates and, through HTTP, in `server/tests/api`. The identity fake is in `fakes/identity.rs`.
+//! crates and, through HTTP, in `server/tests/api`. The identity fake is in `fakes/identity.rs`;
+//! inventory, payments and orders are in `fakes/commerce.rs`.
 
+mod commerce;
+mod idempotency;
 mod identity;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,6 +27,8 @@ use kassa_kernel::{CountryCode, Currency, Email, Money, MoneyError, Quantity, Sk
 
 use crate::state::{ApiConfig, AppState, Readiness, Services};
 
+pub use commerce::{FakeInventory, FakeOrders, FakePayments};
+pub use idempotency::UnusedIdempotency;
 pub use identity::{FakeIdentity, CUSTOMER_TOKEN, OWNER_TOKEN, SUPPORT_TOKEN};
 
 /// What the fakes give as "now": 2026-11-22T04:39:36.123Z.
@@ -47,10 +52,27 @@ pub fn state(
     identity: Arc<FakeIdentity>,
     catalog: Arc<FakeCatalog>,
 ) -> AppState {
+    let orders = Arc::new(FakeOrders::default());
+    state_with_orders(config, readiness, identity, catalog, orders)
+}
+
+/// [`state`] with the given orders fake, to script its checkout.
+pub fn state_with_orders(
+    config: ApiConfig,
+    readiness: Arc<dyn Readiness>,
+    identity: Arc<FakeIdentity>,
+    catalog: Arc<FakeCatalog>,
+    orders: Arc<FakeOrders>,
+) -> AppState {
     let services = Services {
         identity,
         catalog,
         cart: Arc::new(FakeCart),
+        idempotency: Arc::new(UnusedIdempotency),
+        inventory: Arc::new(FakeInventory),
+        payments: Arc::new(FakePayments),
+        orders,
+        sandbox: None,
     };
     AppState::new(config, readiness, services)
 }
@@ -303,6 +325,10 @@ impl CartService for FakeCart {
         _: &CartAccess,
         _: ShippingOptionId,
     ) -> Result<PricedCart, CartError> {
+        Err(CartError::CartNotFound(id))
+    }
+
+    async fn complete_checkout(&self, id: CartId, _: &str) -> Result<(), CartError> {
         Err(CartError::CartNotFound(id))
     }
 

@@ -35,6 +35,7 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod extract;
+pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
 pub mod money;
@@ -48,6 +49,10 @@ pub mod state;
 
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod idempotency_tests;
+#[cfg(test)]
+mod orders_router_tests;
 #[cfg(test)]
 mod router_tests;
 

@@ -3,7 +3,8 @@
 //! Each handler carries `#[utoipa::path(...)]` and each DTO `#[derive(utoipa::ToSchema)]`.
 //! [`ApiDoc`] lists the service handlers; each resource module lists its own in a document of
 //! its own (`routes::identity::IdentityApi`, `routes::catalog::CatalogApi`,
-//! `routes::carts::CartApi`), and [`openapi`] merges
+//! `routes::carts::CartApi`, `routes::orders::OrdersApi`, `routes::inventory::InventoryApi`,
+//! `routes::events::EventsApi`, `routes::sandbox::SandboxApi`), and [`openapi`] merges
 //! them, so adding a resource touches one line here. Always use [`openapi`], never
 //! `ApiDoc::openapi()` alone: that is only the service routes.
 //!
@@ -89,11 +90,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// One document per resource module, merged into [`ApiDoc`]'s by [`openapi`].
-fn resource_documents() -> [utoipa::openapi::OpenApi; 3] {
+fn resource_documents() -> [utoipa::openapi::OpenApi; 7] {
     [
         routes::identity::IdentityApi::openapi(),
         routes::catalog::CatalogApi::openapi(),
         routes::carts::CartApi::openapi(),
+        routes::orders::OrdersApi::openapi(),
+        routes::inventory::InventoryApi::openapi(),
+        routes::events::EventsApi::openapi(),
+        routes::sandbox::SandboxApi::openapi(),
     ]
 }
 

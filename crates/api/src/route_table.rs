@@ -6,6 +6,10 @@
 //! the OpenAPI document: a route without documentation, or documentation without a route, fails
 //! the build's tests instead of surprising a client.
 //!
+//! Routes that move money or create orders opt in to the `Idempotency-Key` mechanism with
+//! [`Routes::post_idempotent`] (or [`Routes::put_idempotent`]) instead of `.post`: the header
+//! becomes required there and retries replay the first answer ([`crate::idempotency`]).
+//!
 //! Several methods on one path merge into one axum method router (axum's `Router::route` merges
 //! them), within one `Routes` or across two joined with [`Routes::merge`]. Registering the same
 //! method and path twice panics in axum when the router is built, which happens at startup.
@@ -17,6 +21,7 @@ use axum::routing::{self, MethodRouter};
 use axum::Router;
 use http::Method;
 
+use crate::idempotency::Idempotent;
 use crate::state::AppState;
 
 /// The (METHOD, path template) pairs a router serves, e.g. `("GET", "/problems/{slug}")`.
@@ -111,6 +116,27 @@ impl Routes {
         self.add(Method::DELETE, path, routing::delete(handler))
     }
 
+    /// [`Routes::post`] behind the `Idempotency-Key` middleware ([`crate::idempotency`]): the
+    /// header is required, and a retry with the same key and request gets the first answer
+    /// replayed instead of running `handler` again. For the routes that move money or create
+    /// orders; their OpenAPI operation should document the header.
+    pub fn post_idempotent<H, T>(self, path: &str, handler: H) -> Routes
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(Method::POST, path, routing::post(Idempotent::new(handler)))
+    }
+
+    /// [`Routes::put`] behind the `Idempotency-Key` middleware, as [`Routes::post_idempotent`].
+    pub fn put_idempotent<H, T>(self, path: &str, handler: H) -> Routes
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(Method::PUT, path, routing::put(Idempotent::new(handler)))
+    }
+
     /// Joins another module's routes; same paths with different methods merge.
     pub fn merge(mut self, other: Routes) -> Routes {
         self.router = self.router.merge(other.router);
@@ -159,5 +185,17 @@ mod tests {
         assert!(table.contains(&Method::POST, "/v1/things"));
         assert!(table.contains(&Method::DELETE, "/v1/things/{thing_id}"));
         assert!(!table.contains(&Method::DELETE, "/v1/things"));
+    }
+
+    #[test]
+    fn idempotent_routes_are_recorded_like_any_other() {
+        let routes = Routes::new()
+            .post_idempotent("/v1/things", ok)
+            .put_idempotent("/v1/things/{thing_id}", ok)
+            .get("/v1/things/{thing_id}", ok);
+        let table = routes.table();
+        assert_eq!(table.len(), 3);
+        assert!(table.contains(&Method::POST, "/v1/things"));
+        assert!(table.contains(&Method::PUT, "/v1/things/{thing_id}"));
     }
 }

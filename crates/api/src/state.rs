@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use kassa_cart::CartService;
 use kassa_catalog::CatalogService;
-use kassa_identity::IdentityService;
+use kassa_idempotency::IdempotencyService;
+use kassa_identity::{IdentityService, RefundCap};
+use kassa_inventory::InventoryService;
+use kassa_orders::OrderService;
+use kassa_payments::{PaymentService, SandboxGateway};
 
 use crate::metrics::Metrics;
 
@@ -25,6 +29,18 @@ pub struct AppState {
     pub catalog: Arc<dyn CatalogService>,
     /// Carts, shipping options and tax rates (`routes::carts`).
     pub cart: Arc<dyn CartService>,
+    /// Idempotency-Key records of the routes that opted in ([`crate::idempotency`]).
+    pub idempotency: Arc<dyn IdempotencyService>,
+    /// Stock levels, locations and adjustments (`routes::inventory`).
+    pub inventory: Arc<dyn InventoryService>,
+    /// Payments and refunds, read by the staff order routes (`routes::orders`).
+    pub payments: Arc<dyn PaymentService>,
+    /// Checkout and orders (`routes::orders`).
+    pub orders: Arc<dyn OrderService>,
+    /// The sandbox gateway's books, when the sandbox is the configured gateway: the 3-D Secure
+    /// challenge route (`routes::sandbox`) completes challenges in it. `None` with a real
+    /// gateway, and the route then answers 404.
+    pub sandbox: Option<SandboxGateway>,
 }
 
 /// The district services behind the routes, for [`AppState::new`].
@@ -33,6 +49,11 @@ pub struct Services {
     pub identity: Arc<dyn IdentityService>,
     pub catalog: Arc<dyn CatalogService>,
     pub cart: Arc<dyn CartService>,
+    pub idempotency: Arc<dyn IdempotencyService>,
+    pub inventory: Arc<dyn InventoryService>,
+    pub payments: Arc<dyn PaymentService>,
+    pub orders: Arc<dyn OrderService>,
+    pub sandbox: Option<SandboxGateway>,
 }
 
 impl AppState {
@@ -45,6 +66,11 @@ impl AppState {
             identity: services.identity,
             catalog: services.catalog,
             cart: services.cart,
+            idempotency: services.idempotency,
+            inventory: services.inventory,
+            payments: services.payments,
+            orders: services.orders,
+            sandbox: services.sandbox,
         }
     }
 }
@@ -69,6 +95,10 @@ pub struct ApiConfig {
     pub access_token_ttl_secs: u32,
     /// The refresh token lifetime, answered as `refresh_expires_in`.
     pub refresh_token_ttl_secs: u32,
+    /// The most a support member may refund at once, per currency; the refund route answers
+    /// 403 `refund_cap_exceeded` above it. Owners and managers are not capped. `server` fills it
+    /// from `identity.support_refund_cap`.
+    pub refund_cap: RefundCap,
 }
 
 impl Default for ApiConfig {
@@ -79,6 +109,7 @@ impl Default for ApiConfig {
             page_size_max: 100,
             access_token_ttl_secs: kassa_identity::token::ACCESS_TOKEN_TTL_SECS_DEFAULT,
             refresh_token_ttl_secs: kassa_identity::token::REFRESH_TOKEN_TTL_SECS_DEFAULT,
+            refund_cap: RefundCap::default(),
         }
     }
 }

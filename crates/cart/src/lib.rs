@@ -3,8 +3,8 @@
 //! Owns the tables `carts` (the cart, its email and shipping address, the chosen shipping option,
 //! the SHA-256 of its access token, the customer who owns it if any, and its status), `cart_lines`
 //! (one line per SKU), `cart_shipping_options` with `cart_shipping_option_countries` and
-//! `cart_shipping_tiers` (staff-configured ways to ship, flat or by weight), and `cart_tax_rates`
-//! (one tax rate per country). It does not own prices, titles or weights: those come from the
+//! `cart_shipping_tiers` (staff-configured ways to ship, flat or by weight), `cart_tax_rates`
+//! (one tax rate per country) and `cart_checkouts` (which order closed a checked-out cart). It does not own prices, titles or weights: those come from the
 //! catalog through [`kassa_catalog::CatalogService::offers`], never from catalog tables, and are
 //! not stored in the cart. It does not reserve stock or take payment; checkout (in `orders`) does,
 //! from a snapshot of a [`PricedCart`].

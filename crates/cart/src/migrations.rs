@@ -16,4 +16,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/2026112204_add_cart_owners.sql"),
         postgres: include_str!("../migrations/postgres/2026112204_add_cart_owners.sql"),
     },
+    Migration {
+        version: 2026120203,
+        name: "add cart checkouts",
+        sqlite: include_str!("../migrations/sqlite/2026120203_add_cart_checkouts.sql"),
+        postgres: include_str!("../migrations/postgres/2026120203_add_cart_checkouts.sql"),
+    },
 ];

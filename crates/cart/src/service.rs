@@ -134,6 +134,16 @@ pub trait CartService: Send + Sync {
         option: ShippingOptionId,
     ) -> Result<PricedCart, CartError>;
 
+    /// The orders district: the cart's checkout ended with a confirmed order (`order_ref`, the
+    /// order's id, opaque here). An `open` cart is set aside, so it takes no more writes and
+    /// its owner can start a new open cart; it stays readable by its owner (a customer, or the
+    /// anonymous shopper with its token) so the storefront can still show what was bought. The
+    /// checkout is recorded in `cart_checkouts`. Idempotent: completing a completed cart
+    /// changes nothing (a different `order_ref` the second time is logged and ignored: the
+    /// first order closed the cart). `CartNotFound` if there is no such cart. No
+    /// [`CartAccess`]: only the checkout saga, which proved access when it began, calls it.
+    async fn complete_checkout(&self, id: CartId, order_ref: &str) -> Result<(), CartError>;
+
     /// Staff: adds a shipping option.
     async fn create_shipping_option(
         &self,
@@ -536,6 +546,26 @@ impl CartService for Carts {
             })?;
         tx.commit().await?;
         self.read(id, access).await
+    }
+
+    #[instrument(skip_all, fields(cart_id = %id, order_ref = %order_ref))]
+    async fn complete_checkout(&self, id: CartId, order_ref: &str) -> Result<(), CartError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        // Locks the cart first, like every write to an existing cart.
+        if tx.lock_cart_unchanged(id).await?.is_none() {
+            return Err(CartError::CartNotFound(id));
+        }
+        if let Some(recorded) = tx.record_checkout(id, order_ref, now).await? {
+            if recorded != order_ref {
+                tracing::warn!(recorded_order_ref = %recorded, "cart was checked out by another order; ignored");
+            }
+            return Ok(());
+        }
+        let set_aside = tx.set_aside_cart(id, now).await?;
+        tx.commit().await?;
+        tracing::info!(set_aside, "cart checkout completed");
+        Ok(())
     }
 
     #[instrument(skip_all, fields(name = %option.name()))]

@@ -8,7 +8,8 @@ use kassa_db::DbError;
 use kassa_kernel::{DomainError, ErrorCategory, ProblemType, Sku, Timestamp};
 
 use crate::model::{
-    AdjustmentError, LocationId, ReservationRequestError, Shortage, INVALID_LOCATION_NAME,
+    AdjustmentError, LocationId, ReservationRequestError, ReservationStatus, Shortage,
+    INVALID_LOCATION_NAME,
 };
 
 pub const INSUFFICIENT_STOCK: ProblemType = ProblemType::new(
@@ -34,6 +35,11 @@ pub const RESERVATION_RELEASED: ProblemType = ProblemType::new(
 pub const RESERVATION_EXPIRED: ProblemType = ProblemType::new(
     "reservation_expired",
     "Reservation expired",
+    ErrorCategory::Conflict,
+);
+pub const RESERVATION_NOT_COMMITTED: ProblemType = ProblemType::new(
+    "reservation_not_committed",
+    "Reservation not committed",
     ErrorCategory::Conflict,
 );
 pub const INVALID_RESERVATION: ProblemType = ProblemType::new(
@@ -92,6 +98,7 @@ pub const PROBLEM_TYPES: &[&ProblemType] = &[
     &RESERVATION_COMMITTED,
     &RESERVATION_RELEASED,
     &RESERVATION_EXPIRED,
+    &RESERVATION_NOT_COMMITTED,
     &INVALID_RESERVATION,
     &STOCK_BELOW_RESERVED,
     &STOCK_NOT_FOUND,
@@ -128,6 +135,15 @@ pub enum InventoryError {
     ReservationExpired {
         order_ref: String,
         expires_at: Timestamp,
+    },
+    /// Restocking needs a committed reservation: units that never left stock cannot return.
+    #[error(
+        "The stock reserved for order {order_ref} is {status}, not committed; there is \
+         nothing to restock."
+    )]
+    ReservationNotCommitted {
+        order_ref: String,
+        status: ReservationStatus,
     },
     #[error("The reservation is invalid: {0}.")]
     InvalidReservation(#[from] ReservationRequestError),
@@ -200,6 +216,7 @@ impl DomainError for InventoryError {
             InventoryError::ReservationCommitted { .. } => &RESERVATION_COMMITTED,
             InventoryError::ReservationReleased { .. } => &RESERVATION_RELEASED,
             InventoryError::ReservationExpired { .. } => &RESERVATION_EXPIRED,
+            InventoryError::ReservationNotCommitted { .. } => &RESERVATION_NOT_COMMITTED,
             InventoryError::InvalidReservation(_) => &INVALID_RESERVATION,
             InventoryError::StockBelowReserved { .. } => &STOCK_BELOW_RESERVED,
             InventoryError::StockNotFound { .. } => &STOCK_NOT_FOUND,
@@ -243,6 +260,10 @@ mod tests {
             InventoryError::ReservationExpired {
                 order_ref: "o".into(),
                 expires_at: Timestamp::UNIX_EPOCH,
+            },
+            InventoryError::ReservationNotCommitted {
+                order_ref: "o".into(),
+                status: ReservationStatus::Active,
             },
             InventoryError::InvalidReservation(ReservationRequestError::NoLines),
             InventoryError::InvalidStockAdjustment(AdjustmentError::ZeroDelta),

@@ -11,6 +11,7 @@
 //! | `inventory.committed` | held units left stock for good | the reservation |
 //! | `inventory.released` | held units were given back by the caller | the reservation |
 //! | `inventory.expired` | held units were given back by the sweeper | the reservation |
+//! | `inventory.restocked` | a committed reservation's units went back on hand (its order was cancelled after confirmation) | the reservation |
 //!
 //! A reservation's data: `reservation_id`, `order_ref`, `status`, `expires_at` (RFC 3339) and
 //! `lines`, each `{sku, location_id, quantity}`. `on_hand` and `reserved` are the levels right
@@ -33,6 +34,7 @@ pub const RESERVED: &str = "inventory.reserved";
 pub const COMMITTED: &str = "inventory.committed";
 pub const RELEASED: &str = "inventory.released";
 pub const EXPIRED: &str = "inventory.expired";
+pub const RESTOCKED: &str = "inventory.restocked";
 
 fn event(event_type: &'static str, aggregate_id: String, at: Timestamp, data: Value) -> NewEvent {
     NewEvent {
@@ -94,6 +96,19 @@ pub(crate) fn reservation_changed(reservation: &Reservation) -> NewEvent {
         S::Released => RELEASED,
         S::Expired => EXPIRED,
     };
+    reservation_event(event_type, reservation, reservation.updated_at)
+}
+
+/// `inventory.restocked`: the committed reservation whose units went back on hand at `at`.
+pub(crate) fn restocked(reservation: &Reservation, at: Timestamp) -> NewEvent {
+    reservation_event(RESTOCKED, reservation, at)
+}
+
+fn reservation_event(
+    event_type: &'static str,
+    reservation: &Reservation,
+    at: Timestamp,
+) -> NewEvent {
     let lines: Vec<Value> = reservation
         .lines
         .iter()
@@ -108,7 +123,7 @@ pub(crate) fn reservation_changed(reservation: &Reservation) -> NewEvent {
     event(
         event_type,
         reservation.id.to_string(),
-        reservation.updated_at,
+        at,
         json!({
             "reservation_id": reservation.id.to_string(),
             "order_ref": reservation.order_ref,

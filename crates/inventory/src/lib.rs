@@ -6,9 +6,11 @@
 //! with `0 <= reserved <= on_hand` enforced by the database's CHECKs), `inventory_adjustments`
 //! (staff changes by a delta, with a reason), `inventory_reservations` (one per order, keyed by
 //! the orders district's id as an opaque `order_ref`, with a TTL and a status) with
-//! `inventory_reservation_lines`, and the outbox `inventory_outbox` (see [`events`]). It does
-//! not know products, prices or orders: SKUs are the kernel's [`kassa_kernel::Sku`], and the
-//! checkout saga in `orders` decides when to reserve, commit and release.
+//! `inventory_reservation_lines`, `inventory_restocks` (one row per order whose committed units
+//! went back on hand after it was cancelled, so a restock happens once), and the outbox
+//! `inventory_outbox` (see [`events`]). It does not know products, prices or orders: SKUs are
+//! the kernel's [`kassa_kernel::Sku`], and the checkout saga in `orders` decides when to
+//! reserve, commit, release and restock.
 //!
 //! Read [`model`] first ([`StockLevel`], [`Reservation`] and its status transitions), then the
 //! [`InventoryService`] trait, whose documentation states every refusal. [`Inventory`]

@@ -106,6 +106,14 @@ pub trait InventoryService: Send + Sync {
     /// `ReservationCommitted`; `ReservationNotFound` if the order has no reservation.
     async fn release(&self, order_ref: &str) -> Result<Reservation, InventoryError>;
 
+    /// The order was cancelled after confirmation: the units its committed reservation took
+    /// go back on hand at their locations (`inventory.restocked`). Once only: restocking a
+    /// restocked order returns its reservation and changes nothing (the table
+    /// `inventory_restocks` holds one row per order, inserted with the increments). Refused
+    /// with `ReservationNotCommitted` for a reservation that is still active, released or
+    /// expired (its units never left stock), `ReservationNotFound` without one.
+    async fn restock(&self, order_ref: &str) -> Result<Reservation, InventoryError>;
+
     /// The sweeper: expires up to `batch_max` (at most [`EXPIRE_BATCH_MAX`]) active
     /// reservations whose TTL passed at `now`, each in its own short transaction, returning
     /// their units (`inventory.expired`). A reservation committed or released meanwhile is
@@ -294,6 +302,10 @@ impl InventoryService for Inventory {
 
     async fn release(&self, order_ref: &str) -> Result<Reservation, InventoryError> {
         self.release_reservation(order_ref).await
+    }
+
+    async fn restock(&self, order_ref: &str) -> Result<Reservation, InventoryError> {
+        self.restock_reservation(order_ref).await
     }
 
     async fn expire_due(&self, now: Timestamp, batch_max: u32) -> Result<u32, InventoryError> {

@@ -165,6 +165,14 @@ typed_id!(
     /// One entry of the staff audit log.
     AuditEntryId, "aud"
 );
+typed_id!(
+    /// An order, made from a cart at checkout.
+    OrderId, "ord"
+);
+typed_id!(
+    /// One shipment of some or all of an order's lines.
+    FulfilmentId, "ful"
+);
 
 #[cfg(test)]
 mod tests {

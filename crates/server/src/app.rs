@@ -1,4 +1,6 @@
-//! Wiring: open each district's database, build its service, hand them to the HTTP layer.
+//! Wiring: open each district's database, build its service, hand them to the HTTP layer, and
+//! run the background loops (throttle and idempotency purges, the reservation sweeper, checkout
+//! recovery) while serving.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +11,15 @@ use kassa_api::{ApiConfig, AppState, Readiness, RouteTable, Services};
 use kassa_cart::{CartLimits, CartService, Carts};
 use kassa_catalog::{store::CatalogStore, Catalog, CatalogService};
 use kassa_db::{Backend, Db, PoolSettings};
+use kassa_idempotency::{
+    store::IdempotencyStore, Idempotency, IdempotencyService, PURGE_BATCH_MAX,
+};
 use kassa_identity::{store::IdentityStore, Identity, IdentityService};
-use kassa_kernel::Clock;
+use kassa_inventory::{store::InventoryStore, Inventory, InventoryService, EXPIRE_BATCH_MAX};
+use kassa_kernel::{Clock, Timestamp};
+use kassa_orders::{OrderService, OrdersConfig, SagaFaults};
+use kassa_payments::store::PaymentStore;
+use kassa_payments::{PaymentService, Payments, SandboxGateway};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -21,15 +30,54 @@ use crate::Settings;
 /// small without being work worth measuring.
 const THROTTLE_PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
+/// How often `serve` deletes idempotency records past their TTL (24 hours by default). An
+/// expired record already counts as absent, so purging only reclaims space; every few minutes
+/// keeps each purge a few short batches.
+const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// Most purge batches per round: 100 × [`PURGE_BATCH_MAX`] records, far more than ten minutes
+/// of keyed requests, so one round keeps up; a larger backlog waits for the next round.
+const IDEMPOTENCY_PURGE_BATCHES_MAX: u32 = 100;
+
+/// Most checkouts one sweep cancels per call of the orders sweeper; it is called again while
+/// calls come back full (up to [`SWEEP_ROUNDS_MAX`]). Each is a short transaction plus a void
+/// at the gateway, so a batch stays well under a second's work.
+const ORDERS_EXPIRE_BATCH_MAX: u32 = 100;
+
+/// Most full batches one sweep works through per district before yielding to the next tick:
+/// bounds one sweep's length when a large backlog lapsed at once (after downtime, say).
+const SWEEP_ROUNDS_MAX: u32 = 10;
+
+/// What tests may swap in when building the application; `Hooks::default()` is production.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// The sandbox gateway to pay with instead of a fresh one. Passing the same gateway to a
+    /// second build simulates a gateway that outlives a restarted kassa (its books survive).
+    pub sandbox: Option<SandboxGateway>,
+    /// Asked after each checkout saga step whether to stop there as a crash would.
+    pub saga_faults: Option<Arc<dyn SagaFaults>>,
+}
+
 /// Every district's database and service, wired once.
 #[derive(Clone)]
 pub struct Districts {
     pub identity_db: Db,
     pub catalog_db: Db,
     pub cart_db: Db,
+    pub idempotency_db: Db,
+    pub inventory_db: Db,
+    pub payments_db: Db,
+    pub orders_db: Db,
     pub identity: Arc<dyn IdentityService>,
     pub catalog: Arc<dyn CatalogService>,
     pub cart: Arc<dyn CartService>,
+    pub idempotency: Arc<dyn IdempotencyService>,
+    pub inventory: Arc<dyn InventoryService>,
+    pub payments: Arc<dyn PaymentService>,
+    pub orders: Arc<dyn OrderService>,
+    /// The gateway payments use, while it is the sandbox (the only gateway so far): the
+    /// challenge route completes 3-D Secure in it, and tests read its books.
+    pub sandbox: Option<SandboxGateway>,
 }
 
 impl Districts {
@@ -38,6 +86,16 @@ impl Districts {
         settings: &Settings,
         clock: Arc<dyn Clock>,
         migrate: bool,
+    ) -> anyhow::Result<Districts> {
+        Districts::open_with(settings, clock, migrate, Hooks::default()).await
+    }
+
+    /// [`Districts::open`] with test hooks.
+    pub async fn open_with(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        migrate: bool,
+        hooks: Hooks,
     ) -> anyhow::Result<Districts> {
         let backend =
             Backend::from_url(&settings.database.url, settings.database.data_dir.clone())?;
@@ -49,16 +107,36 @@ impl Districts {
         let identity_db = Db::connect(&backend, "identity", &pool).await?;
         let catalog_db = Db::connect(&backend, "catalog", &pool).await?;
         let cart_db = Db::connect(&backend, "cart", &pool).await?;
+        let idempotency_db = Db::connect(&backend, "idempotency", &pool).await?;
+        let inventory_db = Db::connect(&backend, "inventory", &pool).await?;
+        let payments_db = Db::connect(&backend, "payments", &pool).await?;
+        let orders_db = Db::connect(&backend, "orders", &pool).await?;
         let identity_store = IdentityStore::new(identity_db.clone());
         let catalog_store = CatalogStore::new(catalog_db.clone());
         let cart_store = kassa_cart::store::CartStore::new(cart_db.clone());
+        let idempotency_store = IdempotencyStore::new(idempotency_db.clone());
+        let inventory_store = InventoryStore::new(inventory_db.clone());
+        let payments_store = PaymentStore::new(payments_db.clone());
+        let orders_store = kassa_orders::store::OrderStore::new(orders_db.clone());
         if migrate {
             // Dependency order: a district migrates after the districts it uses; identity uses
             // none.
             identity_store.migrate().await?;
             catalog_store.migrate().await?;
             cart_store.migrate().await?;
+            // Uses no other district.
+            idempotency_store.migrate().await?;
+            // Inventory and payments use no other district; orders uses cart, inventory and
+            // payments, so it comes last.
+            inventory_store.migrate().await?;
+            payments_store.migrate().await?;
+            orders_store.migrate().await?;
         }
+        let idempotency: Arc<dyn IdempotencyService> = Arc::new(Idempotency::new(
+            idempotency_store,
+            clock.clone(),
+            settings.idempotency.config(),
+        ));
         let identity_config = settings.identity.config()?;
         let identity: Arc<dyn IdentityService> = Arc::new(Identity::new(
             identity_store,
@@ -69,22 +147,135 @@ impl Districts {
         let limits = CartLimits {
             lines_max: settings.cart.lines_max,
         };
-        let cart: Arc<dyn CartService> =
-            Arc::new(Carts::new(cart_store, catalog.clone(), clock, limits));
+        let cart: Arc<dyn CartService> = Arc::new(Carts::new(
+            cart_store,
+            catalog.clone(),
+            clock.clone(),
+            limits,
+        ));
+        let inventory: Arc<dyn InventoryService> = Arc::new(Inventory::new(
+            inventory_store,
+            clock.clone(),
+            settings.inventory.config(),
+        ));
+        // The only gateway so far (`payments.gateway = "sandbox"`, checked by the settings).
+        let sandbox = hooks
+            .sandbox
+            .unwrap_or_else(|| SandboxGateway::new(settings.payments.sandbox_config()));
+        let payments: Arc<dyn PaymentService> = Arc::new(
+            Payments::new(payments_store, Arc::new(sandbox.clone()), clock.clone())
+                .with_call_timeout(settings.payments.call_timeout()),
+        );
+        let orders_config = OrdersConfig {
+            capture: settings.orders.capture.into(),
+            saga_lease: Duration::from_secs(settings.orders.saga_lease_secs),
+            // A second checkout of the same cart waits for the first's outcome, but must answer
+            // before the request timeout cuts it off: at most half of it.
+            follow_wait: OrdersConfig::default()
+                .follow_wait
+                .min(Duration::from_millis(settings.http.request_timeout_ms / 2)),
+            faults: hooks.saga_faults,
+        };
+        let orders: Arc<dyn OrderService> = Arc::new(kassa_orders::Orders::new(
+            orders_store,
+            cart.clone(),
+            inventory.clone(),
+            payments.clone(),
+            clock,
+            orders_config,
+        ));
         Ok(Districts {
             identity_db,
             catalog_db,
             cart_db,
+            idempotency_db,
+            inventory_db,
+            payments_db,
+            orders_db,
             identity,
             catalog,
             cart,
+            idempotency,
+            inventory,
+            payments,
+            orders,
+            sandbox: Some(sandbox),
         })
+    }
+
+    /// One sweep at `now`: expires lapsed reservations (inventory), then cancels the checkouts
+    /// that held them (orders, which also voids any hold at the gateway). Each works through
+    /// full batches up to [`SWEEP_ROUNDS_MAX`]; a failure is logged and left to the next sweep,
+    /// since a lapsed reservation stays lapsed. Returns how many reservations and orders it
+    /// expired.
+    pub async fn sweep(&self, now: Timestamp) -> (u32, u32) {
+        let mut reservations = 0;
+        for _ in 0..SWEEP_ROUNDS_MAX {
+            match self.inventory.expire_due(now, EXPIRE_BATCH_MAX).await {
+                Ok(expired) => {
+                    reservations += expired;
+                    if expired < EXPIRE_BATCH_MAX {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = ?err, "expired reservations could not be swept");
+                    break;
+                }
+            }
+        }
+        let mut orders = 0;
+        for _ in 0..SWEEP_ROUNDS_MAX {
+            match self.orders.expire_due(now, ORDERS_EXPIRE_BATCH_MAX).await {
+                Ok(expired) => {
+                    orders += expired;
+                    if expired < ORDERS_EXPIRE_BATCH_MAX {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = ?err, "checkouts with lapsed reservations could not be swept");
+                    break;
+                }
+            }
+        }
+        if reservations > 0 || orders > 0 {
+            tracing::info!(reservations, orders, "lapsed reservations swept");
+        }
+        (reservations, orders)
+    }
+
+    /// One recovery pass at `now`: every checkout whose saga lease lapsed (its server crashed,
+    /// or a gateway call never answered) is resumed or compensated. A failure is logged and
+    /// left to the next pass. Returns what the pass did, if it ran.
+    pub async fn recover(&self, now: Timestamp) -> Option<kassa_orders::RecoveryReport> {
+        match self.orders.recover(now).await {
+            Ok(report) => {
+                if report != kassa_orders::RecoveryReport::default() {
+                    tracing::info!(
+                        completed = report.completed,
+                        compensated = report.compensated,
+                        open = report.open,
+                        "interrupted checkouts recovered"
+                    );
+                }
+                Some(report)
+            }
+            Err(err) => {
+                tracing::warn!(error = ?err, "interrupted checkouts could not be recovered");
+                None
+            }
+        }
     }
 
     pub async fn close(&self) {
         self.identity_db.close().await;
         self.catalog_db.close().await;
         self.cart_db.close().await;
+        self.idempotency_db.close().await;
+        self.inventory_db.close().await;
+        self.payments_db.close().await;
+        self.orders_db.close().await;
     }
 }
 
@@ -111,15 +302,36 @@ pub struct Application {
     /// document.
     route_table: RouteTable,
     districts: Districts,
+    /// The clock the districts were given; the idempotency purge asks it what has expired.
+    clock: Arc<dyn Clock>,
     shutdown_grace: Duration,
+    /// How often the sweeper expires lapsed reservations (`workers.sweep_interval_ms`).
+    sweep_interval: Duration,
+    /// How often recovery resumes interrupted checkouts (`workers.recovery_interval_secs`).
+    recovery_interval: Duration,
 }
 
 impl Application {
     /// Opens the databases, wires the services and binds the listener (port 0 picks a free
     /// port, as the tests do).
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        let districts =
-            Districts::open(settings, clock, settings.database.migrate_on_start).await?;
+        Application::build_with(settings, clock, Hooks::default()).await
+    }
+
+    /// [`Application::build`] with test hooks: a sandbox gateway shared with the test (or with
+    /// a previous application, to simulate a restart) and saga fault injection.
+    pub async fn build_with(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        hooks: Hooks,
+    ) -> anyhow::Result<Application> {
+        let districts = Districts::open_with(
+            settings,
+            clock.clone(),
+            settings.database.migrate_on_start,
+            hooks,
+        )
+        .await?;
         if settings.identity.jwt_secret.is_none() {
             tracing::warn!(
                 "identity.jwt_secret is not set: access tokens are signed with a random key made \
@@ -133,16 +345,26 @@ impl Application {
             page_size_max: settings.http.page_size_max,
             access_token_ttl_secs: settings.identity.access_token_ttl_secs,
             refresh_token_ttl_secs: settings.identity.refresh_token_ttl_secs,
+            refund_cap: settings.identity.refund_cap()?,
         };
         let readiness = Arc::new(DatabasesReady(vec![
             districts.identity_db.clone(),
             districts.catalog_db.clone(),
             districts.cart_db.clone(),
+            districts.idempotency_db.clone(),
+            districts.inventory_db.clone(),
+            districts.payments_db.clone(),
+            districts.orders_db.clone(),
         ]));
         let services = Services {
             identity: districts.identity.clone(),
             catalog: districts.catalog.clone(),
             cart: districts.cart.clone(),
+            idempotency: districts.idempotency.clone(),
+            inventory: districts.inventory.clone(),
+            payments: districts.payments.clone(),
+            orders: districts.orders.clone(),
+            sandbox: districts.sandbox.clone(),
         };
         let state = AppState::new(config, readiness, services);
         let (router, route_table) = kassa_api::build(state);
@@ -153,7 +375,10 @@ impl Application {
             router,
             route_table,
             districts,
+            clock,
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            sweep_interval: Duration::from_millis(settings.workers.sweep_interval_ms),
+            recovery_interval: Duration::from_secs(settings.workers.recovery_interval_secs),
         })
     }
 
@@ -170,8 +395,12 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// (at most the grace period) and closes the databases. Meanwhile a background task purges
-    /// ended throttle windows every [`THROTTLE_PURGE_INTERVAL`].
+    /// (at most the grace period) and closes the databases. Meanwhile background tasks purge
+    /// ended throttle windows every [`THROTTLE_PURGE_INTERVAL`] and expired idempotency records
+    /// every [`IDEMPOTENCY_PURGE_INTERVAL`], the sweeper expires lapsed reservations and their
+    /// checkouts every `workers.sweep_interval_ms`, and recovery resumes interrupted checkouts
+    /// once at start and every `workers.recovery_interval_secs` — all at the clock's time, and
+    /// all stopped at the signal like the purges.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
         F: std::future::Future<Output = ()> + Send + 'static,
@@ -181,12 +410,32 @@ impl Application {
             router,
             districts,
             route_table: _,
+            clock,
             shutdown_grace,
+            sweep_interval,
+            recovery_interval,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut drained = stop_rx.clone();
         let purge = tokio::spawn(purge_throttle_windows(
             districts.identity.clone(),
+            stop_rx.clone(),
+        ));
+        let idempotency_purge = tokio::spawn(purge_idempotency_records(
+            districts.idempotency.clone(),
+            clock.clone(),
+            stop_rx.clone(),
+        ));
+        let sweeper = tokio::spawn(sweep_reservations(
+            districts.clone(),
+            clock.clone(),
+            sweep_interval,
+            stop_rx.clone(),
+        ));
+        let recovery = tokio::spawn(recover_checkouts(
+            districts.clone(),
+            clock,
+            recovery_interval,
             stop_rx.clone(),
         ));
         // The peer address reaches handlers as `ConnectInfo`: the client address of the
@@ -210,6 +459,17 @@ impl Application {
         // The purge task stops at the signal too; an error here is only its panic.
         if let Err(err) = purge.await {
             tracing::error!(error = %err, "the throttle purge task failed");
+        }
+        if let Err(err) = idempotency_purge.await {
+            tracing::error!(error = %err, "the idempotency purge task failed");
+        }
+        // The sweeper and recovery finish the pass they are in (bounded by the gateway call
+        // timeout), so no checkout is left half-compensated by the shutdown itself.
+        if let Err(err) = sweeper.await {
+            tracing::error!(error = %err, "the reservation sweeper failed");
+        }
+        if let Err(err) = recovery.await {
+            tracing::error!(error = %err, "the checkout recovery task failed");
         }
         districts.close().await;
         Ok(())
@@ -237,6 +497,83 @@ async fn purge_throttle_windows(
             Ok(purged) => tracing::debug!(purged, "ended throttle windows purged"),
             Err(err) => tracing::warn!(error = ?err, "ended throttle windows could not be purged"),
         }
+    }
+}
+
+/// Deletes idempotency records past their TTL every [`IDEMPOTENCY_PURGE_INTERVAL`] until `stop`
+/// turns true, in batches of [`PURGE_BATCH_MAX`] while batches come back full (at most
+/// [`IDEMPOTENCY_PURGE_BATCHES_MAX`] per round, so a backlog is worked off over several rounds
+/// rather than holding the writer). A failed purge is logged and tried next round: expired
+/// records count as absent either way.
+async fn purge_idempotency_records(
+    idempotency: Arc<dyn IdempotencyService>,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut interval = tokio::time::interval_at(
+        tokio::time::Instant::now() + IDEMPOTENCY_PURGE_INTERVAL,
+        IDEMPOTENCY_PURGE_INTERVAL,
+    );
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = interval.tick() => {}
+        }
+        let now = clock.now();
+        for _ in 0..IDEMPOTENCY_PURGE_BATCHES_MAX {
+            match idempotency.purge(now, PURGE_BATCH_MAX).await {
+                Ok(purged) => {
+                    tracing::debug!(purged, "expired idempotency records purged");
+                    if purged < u64::from(PURGE_BATCH_MAX) {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = ?err, "expired idempotency records could not be purged");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Sweeps lapsed reservations and their checkouts every `interval` until `stop` turns true,
+/// at the clock's time (so tests move it with their manual clock).
+async fn sweep_reservations(
+    districts: Districts,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        districts.sweep(clock.now()).await;
+    }
+}
+
+/// Recovers interrupted checkouts once at start (a crash left them to this process) and then
+/// every `interval` until `stop` turns true.
+async fn recover_checkouts(
+    districts: Districts,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    // The first tick is immediate: the pass at start-up.
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        districts.recover(clock.now()).await;
     }
 }
 

@@ -7,8 +7,16 @@
 //! Every error names the offending key, e.g. `server.port (from KASSA__SERVER__PORT): …`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use kassa_identity::{IdentityConfig, JwtSecret, PasswordParams, ThrottleLimit, ThrottleLimits};
+use kassa_idempotency::IdempotencyConfig;
+use kassa_identity::{
+    IdentityConfig, JwtSecret, PasswordParams, RefundCap, ThrottleLimit, ThrottleLimits,
+};
+use kassa_inventory::{InventoryConfig, LocationId, RESERVATION_TTL_MAX, RESERVATION_TTL_MIN};
+use kassa_kernel::{Currency, Money};
+use kassa_orders::CaptureMode;
+use kassa_payments::SandboxConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use toml::{Table, Value};
@@ -29,6 +37,11 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub identity: IdentitySettings,
     pub cart: CartSettings,
+    pub idempotency: IdempotencySettings,
+    pub inventory: InventorySettings,
+    pub orders: OrdersSettings,
+    pub payments: PaymentsSettings,
+    pub workers: WorkerSettings,
     pub log: LogSettings,
 }
 
@@ -74,6 +87,12 @@ pub struct IdentitySettings {
     pub refresh_token_ttl_secs: u32,
     pub password: PasswordSettings,
     pub throttle: ThrottleSettings,
+    /// The most a support member may refund at once, per currency: entries
+    /// `"<currency>:<minor units>"` (`"USD:5000"` is 50.00 USD). A TOML list, or one string of
+    /// comma-separated entries (which is what `KASSA__IDENTITY__SUPPORT_REFUND_CAP` gives). A
+    /// currency without an entry is capped at zero. See [`IdentitySettings::refund_cap`].
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub support_refund_cap: Vec<String>,
 }
 
 /// argon2id cost of new password hashes, and how many are computed at once.
@@ -143,9 +162,21 @@ impl IdentitySettings {
         })
     }
 
+    /// Support's refund cap from `support_refund_cap`; the error names the key and the entry.
+    pub fn refund_cap(&self) -> Result<RefundCap, SettingsError> {
+        let caps = self
+            .support_refund_cap
+            .iter()
+            .map(|entry| parse_cap(entry))
+            .collect::<Result<Vec<Money>, String>>()
+            .map_err(|err| SettingsError(format!("setting identity.support_refund_cap: {err}")))?;
+        Ok(RefundCap::new(caps))
+    }
+
     /// Checks everything [`IdentitySettings::config`] would refuse, except generating a
     /// secret, plus the ranges identity relies on.
     fn validate(&self) -> Result<(), SettingsError> {
+        self.refund_cap()?;
         for (key, secret) in [
             ("identity.jwt_secret", &self.jwt_secret),
             ("identity.jwt_previous_secret", &self.jwt_previous_secret),
@@ -217,11 +248,194 @@ fn parse_jwt_secret(key: &str, secret: &SecretString) -> Result<JwtSecret, Setti
         .map_err(|err| SettingsError(format!("setting {key}: {err}")))
 }
 
+/// One refund cap entry, `"USD:5000"`: a supported currency code and a non-negative amount in
+/// its minor units.
+fn parse_cap(entry: &str) -> Result<Money, String> {
+    let (code, amount) = entry
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| format!("'{entry}' is not <currency>:<minor units>, e.g. USD:5000"))?;
+    let currency: Currency = code
+        .trim()
+        .parse()
+        .map_err(|err| format!("'{entry}': {err}"))?;
+    let minor: i64 = amount
+        .trim()
+        .parse()
+        .ok()
+        .filter(|minor| *minor >= 0)
+        .ok_or_else(|| format!("'{entry}': the amount must be a whole number of minor units"))?;
+    Ok(Money::new(minor, currency))
+}
+
+/// A list of strings from a TOML list, or from one string of comma-separated items: an
+/// environment variable can only give the latter. Blank items are dropped.
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        Joined(String),
+    }
+    let items = match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(items) => items,
+        ListOrString::Joined(joined) => joined.split(',').map(str::to_owned).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect())
+}
+
 fn limit(attempts_max: u32, window_secs: u32) -> ThrottleLimit {
     ThrottleLimit {
         attempts_max,
         window_secs,
     }
+}
+
+/// How long `Idempotency-Key` records live (`[idempotency]`); why the defaults are what they
+/// are is in config/default.toml.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// How long a key is remembered after its first request.
+    pub ttl_hours: u32,
+    /// How long a running request holds its key before a retry may take it over.
+    pub lease_secs: u32,
+}
+
+impl IdempotencySettings {
+    pub fn config(&self) -> IdempotencyConfig {
+        IdempotencyConfig {
+            ttl: Duration::from_secs(u64::from(self.ttl_hours) * 3_600),
+            lease: Duration::from_secs(u64::from(self.lease_secs)),
+        }
+    }
+
+    /// A lease shorter than the request timeout would let a retry run while the first request
+    /// is still running; a TTL no longer than the lease would forget a key still in use.
+    fn validate(&self, request_timeout_ms: u64) -> Result<(), SettingsError> {
+        if self.ttl_hours == 0 {
+            return Err(SettingsError(
+                "setting idempotency.ttl_hours: must be at least 1".into(),
+            ));
+        }
+        if u64::from(self.lease_secs) * 1_000 <= request_timeout_ms {
+            return Err(SettingsError(format!(
+                "setting idempotency.lease_secs: must be longer than http.request_timeout_ms \
+                 ({request_timeout_ms} ms), got {} s",
+                self.lease_secs
+            )));
+        }
+        if u64::from(self.lease_secs) >= u64::from(self.ttl_hours) * 3_600 {
+            return Err(SettingsError(
+                "setting idempotency.lease_secs: must be shorter than idempotency.ttl_hours".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Stock reservations (`[inventory]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventorySettings {
+    /// How long a checkout's reservation holds its units before the sweeper frees them.
+    pub reservation_ttl_secs: u64,
+}
+
+impl InventorySettings {
+    pub fn config(&self) -> InventoryConfig {
+        InventoryConfig {
+            reservation_ttl: Duration::from_secs(self.reservation_ttl_secs),
+            reservation_location: LocationId::DEFAULT,
+        }
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let ttl = Duration::from_secs(self.reservation_ttl_secs);
+        if ttl < RESERVATION_TTL_MIN || ttl > RESERVATION_TTL_MAX {
+            return Err(SettingsError(format!(
+                "setting inventory.reservation_ttl_secs: must be from {} to {}, got {}",
+                RESERVATION_TTL_MIN.as_secs(),
+                RESERVATION_TTL_MAX.as_secs(),
+                self.reservation_ttl_secs
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The checkout saga (`[orders]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersSettings {
+    pub capture: CaptureSetting,
+    /// How long one saga driver owns an order before recovery may take it over.
+    pub saga_lease_secs: u64,
+}
+
+/// When payments are captured: `"on_confirmation"` or `"on_fulfilment"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureSetting {
+    OnConfirmation,
+    OnFulfilment,
+}
+
+impl From<CaptureSetting> for CaptureMode {
+    fn from(setting: CaptureSetting) -> CaptureMode {
+        match setting {
+            CaptureSetting::OnConfirmation => CaptureMode::OnConfirmation,
+            CaptureSetting::OnFulfilment => CaptureMode::OnFulfilment,
+        }
+    }
+}
+
+/// The payment gateway (`[payments]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsSettings {
+    pub gateway: GatewaySetting,
+    /// Latency the sandbox adds to every call, to look like a gateway across a network.
+    pub sandbox_latency_ms: u64,
+    /// Bound on each gateway call; past it the outcome is unknown and resolved later.
+    pub call_timeout_ms: u64,
+}
+
+/// Which gateway takes payments. Only the sandbox exists so far; a real connector adds a
+/// variant here and its own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewaySetting {
+    Sandbox,
+}
+
+impl PaymentsSettings {
+    pub fn sandbox_config(&self) -> SandboxConfig {
+        SandboxConfig {
+            latency_ms: self.sandbox_latency_ms,
+        }
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+}
+
+/// The background loops of `serve` (`[workers]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// How often expired reservations and the checkouts holding them are swept.
+    pub sweep_interval_ms: u64,
+    /// How often interrupted checkouts are recovered (once at start-up as well).
+    pub recovery_interval_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,7 +524,38 @@ impl Settings {
                 "setting database.max_connections: must be at least 1".into(),
             ));
         }
+        self.idempotency.validate(self.http.request_timeout_ms)?;
+        self.inventory.validate()?;
+        self.validate_checkout()?;
         self.identity.validate()
+    }
+
+    /// The checkout's timing: a gateway call must end within the saga's lease (else a recovery
+    /// worker could take over a checkout whose call is still running), and the loops need a
+    /// positive interval.
+    fn validate_checkout(&self) -> Result<(), SettingsError> {
+        let positive = [
+            ("payments.call_timeout_ms", self.payments.call_timeout_ms),
+            ("orders.saga_lease_secs", self.orders.saga_lease_secs),
+            ("workers.sweep_interval_ms", self.workers.sweep_interval_ms),
+            (
+                "workers.recovery_interval_secs",
+                self.workers.recovery_interval_secs,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(SettingsError(format!("setting {key}: must be at least 1")));
+            }
+        }
+        if self.orders.saga_lease_secs.saturating_mul(1_000) <= self.payments.call_timeout_ms {
+            return Err(SettingsError(format!(
+                "setting orders.saga_lease_secs: must be longer than payments.call_timeout_ms \
+                 ({} ms), got {} s",
+                self.payments.call_timeout_ms, self.orders.saga_lease_secs
+            )));
+        }
+        Ok(())
     }
 
     /// Loads from the process environment: `KASSA_ENV`, `KASSA_CONFIG_DIR` (default `config`),
@@ -508,6 +753,140 @@ mod tests {
                 .to_string();
             assert!(err.contains("cart.lines_max"), "{err}");
         }
+    }
+
+    #[test]
+    fn idempotency_records_live_24_hours_with_a_60_second_lease_by_default() {
+        let s = Settings::load(&no_dir(), "local", vars(&[])).unwrap();
+        let config = s.idempotency.config();
+        assert_eq!(config.ttl, Duration::from_secs(24 * 3_600));
+        assert_eq!(config.lease, Duration::from_secs(60));
+        assert_eq!(config, kassa_idempotency::IdempotencyConfig::default());
+    }
+
+    #[test]
+    fn an_idempotency_lease_not_outlasting_a_request_or_a_zero_ttl_is_refused_by_name() {
+        for (var, value, key) in [
+            (
+                "KASSA__IDEMPOTENCY__TTL_HOURS",
+                "0",
+                "idempotency.ttl_hours",
+            ),
+            (
+                "KASSA__IDEMPOTENCY__LEASE_SECS",
+                "10",
+                "idempotency.lease_secs",
+            ),
+            (
+                "KASSA__IDEMPOTENCY__LEASE_SECS",
+                "86400",
+                "idempotency.lease_secs",
+            ),
+        ] {
+            let err = Settings::load(&no_dir(), "local", vars(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+        }
+        let ok = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__IDEMPOTENCY__LEASE_SECS", "11")]),
+        );
+        assert_eq!(ok.unwrap().idempotency.lease_secs, 11);
+    }
+
+    #[test]
+    fn the_checkout_defaults_are_the_documented_ones() {
+        let s = Settings::load(&no_dir(), "local", vars(&[])).unwrap();
+        assert_eq!(s.inventory.config(), InventoryConfig::default());
+        assert_eq!(s.orders.capture, CaptureSetting::OnConfirmation);
+        assert_eq!(s.orders.saga_lease_secs, 60);
+        assert_eq!(s.payments.gateway, GatewaySetting::Sandbox);
+        assert_eq!(s.payments.sandbox_config(), SandboxConfig::default());
+        assert_eq!(s.payments.call_timeout(), Duration::from_secs(10));
+        assert_eq!(s.workers.sweep_interval_ms, 1_000);
+        assert_eq!(s.workers.recovery_interval_secs, 30);
+        let cap = s.identity.refund_cap().unwrap();
+        assert_eq!(
+            cap.support_max(Currency::Usd),
+            Some(Money::new(5_000, Currency::Usd))
+        );
+        assert_eq!(cap.support_max(Currency::Gbp), None);
+    }
+
+    #[test]
+    fn the_refund_cap_comes_from_a_list_or_a_comma_separated_variable() {
+        let s = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__IDENTITY__SUPPORT_REFUND_CAP", "GBP:2500, JPY:3000")]),
+        )
+        .unwrap();
+        let cap = s.identity.refund_cap().unwrap();
+        assert_eq!(
+            cap.support_max(Currency::Jpy),
+            Some(Money::new(3_000, Currency::Jpy))
+        );
+        assert_eq!(cap.support_max(Currency::Usd), None);
+        for bad in ["USD", "usd:100", "USD:-1", "USD:1.50"] {
+            let err = Settings::load(
+                &no_dir(),
+                "local",
+                vars(&[("KASSA__IDENTITY__SUPPORT_REFUND_CAP", bad)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("identity.support_refund_cap"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn checkout_timings_out_of_range_are_refused_by_name() {
+        for (var, value, key) in [
+            (
+                "KASSA__INVENTORY__RESERVATION_TTL_SECS",
+                "0",
+                "inventory.reservation_ttl_secs",
+            ),
+            (
+                "KASSA__INVENTORY__RESERVATION_TTL_SECS",
+                "86401",
+                "inventory.reservation_ttl_secs",
+            ),
+            (
+                "KASSA__ORDERS__SAGA_LEASE_SECS",
+                "10",
+                "orders.saga_lease_secs",
+            ),
+            (
+                "KASSA__PAYMENTS__CALL_TIMEOUT_MS",
+                "0",
+                "payments.call_timeout_ms",
+            ),
+            (
+                "KASSA__WORKERS__SWEEP_INTERVAL_MS",
+                "0",
+                "workers.sweep_interval_ms",
+            ),
+            ("KASSA__ORDERS__CAPTURE", "later", "orders.capture"),
+            ("KASSA__PAYMENTS__GATEWAY", "stripe", "payments.gateway"),
+        ] {
+            let err = Settings::load(&no_dir(), "local", vars(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+        }
+        let s = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__ORDERS__CAPTURE", "on_fulfilment")]),
+        )
+        .unwrap();
+        assert_eq!(
+            CaptureMode::from(s.orders.capture),
+            CaptureMode::OnFulfilment
+        );
     }
 
     #[test]

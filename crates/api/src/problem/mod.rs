@@ -20,12 +20,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::request_id;
 
+pub mod extensions;
 pub mod registry;
 
 pub use registry::{
     find_by_slug, registry, status_of, type_uri, INTERNAL_ERROR, INVALID_PATH_PARAMETER,
     MALFORMED_REQUEST, METHOD_NOT_ALLOWED, NOT_READY, PAYLOAD_TOO_LARGE, PROBLEM_TYPES,
-    REQUEST_TIMEOUT, ROUTE_NOT_FOUND, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED,
+    REFUND_CAP_EXCEEDED, REQUEST_TIMEOUT, ROUTE_NOT_FOUND, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION_FAILED,
 };
 
 /// The media type of every error response.
@@ -73,13 +75,27 @@ pub struct Problem {
     /// Present only for validation problems.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Extension members a problem type adds at the top level (RFC 9457 §3.2), e.g. `skus` on
+    /// `insufficient_stock` or `decline_code` on `payment_declined`; each type's entry in
+    /// docs/API.md lists its members. Never one of the members above.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The members every problem has; an extension of one of these names is dropped, so an
+/// extension can never change what a problem's standard members say.
+const RESERVED_MEMBERS: [&str; 7] = [
+    "type", "title", "status", "detail", "instance", "code", "errors",
+];
 
 /// The error every handler and extractor returns; renders as a problem document.
 pub struct ApiError {
     problem: &'static ProblemType,
     detail: String,
     errors: Vec<FieldError>,
+    /// Rendered as top-level members of the problem document.
+    extensions: serde_json::Map<String, serde_json::Value>,
     retry_after_secs: Option<u32>,
     /// For the log line of internal and upstream errors; never shown to the client.
     source: Option<Box<dyn StdError + Send + Sync>>,
@@ -100,6 +116,7 @@ impl ApiError {
             problem,
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: serde_json::Map::new(),
             retry_after_secs,
             source: None,
         }
@@ -135,6 +152,27 @@ impl ApiError {
     pub fn with_field_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors.extend(errors);
         self
+    }
+
+    /// Adds the extension member `name` (a later value for the same name replaces the earlier
+    /// one). The standard members (`type`, `title`, `status`, `detail`, `instance`, `code`,
+    /// `errors`) cannot be replaced this way: such a name is ignored and logged.
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        if RESERVED_MEMBERS.contains(&name) {
+            tracing::warn!(
+                member = name,
+                code = self.problem.code,
+                "a problem extension tried to replace a standard member; ignored"
+            );
+        } else {
+            self.extensions.insert(name.to_owned(), value.into());
+        }
+        self
+    }
+
+    /// The extension member `name`, if set.
+    pub fn extension(&self, name: &str) -> Option<&serde_json::Value> {
+        self.extensions.get(name)
     }
 
     pub fn with_retry_after(mut self, secs: u32) -> Self {
@@ -182,6 +220,7 @@ impl ApiError {
             instance: format!("urn:request:{request_id}"),
             code: self.problem.code.to_owned(),
             errors: self.errors.clone(),
+            extensions: self.extensions.clone(),
         }
     }
 
@@ -229,9 +268,11 @@ impl<E: DomainError> From<E> for ApiError {
             .into_iter()
             .map(|(pointer, message)| FieldError { pointer, message })
             .collect();
-        ApiError::new(problem, error.detail())
-            .with_field_errors(errors)
-            .with_source(error)
+        let mut api_error = ApiError::new(problem, error.detail()).with_field_errors(errors);
+        for (name, value) in extensions::of(&error) {
+            api_error = api_error.with_extension(name, value);
+        }
+        api_error.with_source(error)
     }
 }
 

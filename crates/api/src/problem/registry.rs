@@ -60,6 +60,14 @@ pub const NOT_READY: ProblemType =
     ProblemType::new("not_ready", "Service not ready", ErrorCategory::Unavailable);
 pub const INTERNAL_ERROR: ProblemType =
     ProblemType::new("internal_error", "Internal error", ErrorCategory::Internal);
+/// A support member's refund above their role's per-currency cap
+/// (`kassa_identity::RefundCap`). The refund route checks the cap, so the code is the HTTP
+/// layer's; identity only holds the rule.
+pub const REFUND_CAP_EXCEEDED: ProblemType = ProblemType::new(
+    "refund_cap_exceeded",
+    "Refund above your cap",
+    ErrorCategory::Forbidden,
+);
 
 /// The api crate's own problem types, in the order `GET /problems` lists them.
 pub const PROBLEM_TYPES: &[&ProblemType] = &[
@@ -74,6 +82,7 @@ pub const PROBLEM_TYPES: &[&ProblemType] = &[
     &REQUEST_TIMEOUT,
     &NOT_READY,
     &INTERNAL_ERROR,
+    &REFUND_CAP_EXCEEDED,
 ];
 
 /// The two HTTP statuses no category carries. Kept to exactly these: a district that wants a new
@@ -91,6 +100,10 @@ pub fn registry() -> Vec<&'static ProblemType> {
     all.extend(kassa_identity::PROBLEM_TYPES.iter().copied());
     all.extend(kassa_catalog::PROBLEM_TYPES.iter().copied());
     all.extend(kassa_cart::PROBLEM_TYPES.iter().copied());
+    all.extend(kassa_idempotency::PROBLEM_TYPES.iter().copied());
+    all.extend(kassa_inventory::PROBLEM_TYPES.iter().copied());
+    all.extend(kassa_payments::PROBLEM_TYPES.iter().copied());
+    all.extend(kassa_orders::PROBLEM_TYPES.iter().copied());
     all
 }
 

@@ -1,12 +1,17 @@
 //! The route table, read top to bottom: one module per resource, each exposing `routes()`.
 //!
 //! A handler is added to its module's `routes()` *and* to its module's OpenAPI document
-//! (`IdentityApi`, `CatalogApi`, `CartApi`, or `openapi::ApiDoc` for the service routes); the
-//! tests in `openapi` fail when the route table and the merged document disagree.
+//! (`IdentityApi`, `CatalogApi`, `CartApi`, `OrdersApi`, `InventoryApi`, `EventsApi`,
+//! `SandboxApi`, or `openapi::ApiDoc` for the service routes); the tests in `openapi` fail when
+//! the route table and the merged document disagree.
 
 pub mod carts;
 pub mod catalog;
+pub mod events;
 pub mod identity;
+pub mod inventory;
+pub mod orders;
+pub mod sandbox;
 pub mod service;
 
 use crate::route_table::Routes;
@@ -17,4 +22,8 @@ pub fn all() -> Routes {
         .merge(identity::routes())
         .merge(catalog::routes())
         .merge(carts::routes())
+        .merge(orders::routes())
+        .merge(inventory::routes())
+        .merge(events::routes())
+        .merge(sandbox::routes())
 }

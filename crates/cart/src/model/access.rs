@@ -9,8 +9,9 @@
 //! - `Customer(id)` opens exactly the carts whose owner is `id`.
 //! - `Token(t)` opens only an anonymous cart (no owner) whose token is `t`. Once a cart belongs
 //!   to a customer, its anonymous token no longer opens it; the customer's session does.
-//! - Only an `open` cart takes writes. A `set_aside` cart (replaced by a newer cart of its owner)
-//!   can still be read by its owner, so it is kept aside rather than lost. A `merged` cart (an
+//! - Only an `open` cart takes writes. A `set_aside` cart (replaced by a newer cart of its owner,
+//!   or checked out: `CartService::complete_checkout`) can still be read by whoever held it —
+//!   its customer, or for an anonymous cart its token — so it is kept aside rather than lost. A `merged` cart (an
 //!   anonymous cart whose lines went into a customer's cart at sign-in) opens for nobody.
 //!
 //! Other districts with owned resources (orders) follow the same shape: an access enum, the
@@ -163,6 +164,17 @@ mod tests {
         assert!(!access.admits(&owned, CartUse::Read));
         let merged = ownership(None, CartStatus::Merged, &token);
         assert!(!access.admits(&merged, CartUse::Read));
+    }
+
+    #[test]
+    fn a_token_still_reads_its_checked_out_anonymous_cart_but_cannot_write_it() {
+        let token = CartToken::generate().unwrap();
+        let access = CartAccess::Token(token.expose().to_owned());
+        let checked_out = ownership(None, CartStatus::SetAside, &token);
+        assert!(access.admits(&checked_out, CartUse::Read));
+        assert!(!access.admits(&checked_out, CartUse::Write));
+        let other = CartAccess::Token(CartToken::generate().unwrap().expose().to_owned());
+        assert!(!other.admits(&checked_out, CartUse::Read));
     }
 
     #[test]

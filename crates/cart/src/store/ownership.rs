@@ -115,4 +115,49 @@ impl CartTx {
     pub(crate) async fn lines(&mut self, cart: CartId) -> Result<Vec<CartLine>, DbError> {
         lines(&mut self.tx, cart).await
     }
+
+    /// Records that `order_ref` checked the cart out, unless a checkout is recorded already:
+    /// then nothing is written and the recorded order is returned instead.
+    pub(crate) async fn record_checkout(
+        &mut self,
+        cart: CartId,
+        order_ref: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, DbError> {
+        let inserted = sqlx::query(
+            "INSERT INTO cart_checkouts (cart_id, order_ref, completed_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (cart_id) DO NOTHING RETURNING cart_id",
+        )
+        .bind(cart.to_string())
+        .bind(order_ref.to_owned())
+        .bind(now.millis())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if inserted.is_some() {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT order_ref FROM cart_checkouts WHERE cart_id = $1")
+            .bind(cart.to_string())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(Some(kassa_db::row::text(&row, "order_ref")?))
+    }
+
+    /// Sets an `open` cart aside (any other status is left alone); true if it was open.
+    pub(crate) async fn set_aside_cart(
+        &mut self,
+        cart: CartId,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let result = sqlx::query(
+            "UPDATE carts SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(CartStatus::SetAside.as_str())
+        .bind(now.millis())
+        .bind(cart.to_string())
+        .bind(CartStatus::Open.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
 }

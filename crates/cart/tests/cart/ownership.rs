@@ -277,3 +277,56 @@ async fn concurrent_new_carts_of_one_customer_leave_exactly_one_open() {
         }
     }
 }
+
+#[tokio::test]
+async fn completing_a_checkout_sets_an_anonymous_cart_aside_readable_by_its_token_only() {
+    let f = fixture().await;
+    f.product("MUG", 300, &[usd(1200)]).await;
+    let ground = f
+        .shipping_option("Ground", &["US"], Currency::Usd, flat(usd(500)))
+        .await;
+    let (id, token) = f.anonymous_cart(Currency::Usd).await;
+    let access = CartAccess::Token(token);
+    f.add(id, &access, "MUG", 2).await;
+    let kept = f.ship_to(id, &access, "US").await;
+    f.tick();
+
+    f.carts.complete_checkout(id, "ord_1").await.unwrap();
+    // Idempotent, and a second order cannot take the checkout over.
+    f.carts.complete_checkout(id, "ord_1").await.unwrap();
+    f.carts.complete_checkout(id, "ord_2").await.unwrap();
+
+    let aside = f.read(id, &access).await;
+    assert_eq!(lines(&aside), lines(&kept));
+    let line = line_id(&kept, "MUG");
+    let results = f.every_cart_call(id, &access, line, ground).await;
+    for (call, result) in &results {
+        if READS.contains(call) {
+            assert!(result.is_ok(), "{call}: {result:?}");
+        } else {
+            assert_not_found(id, call, result);
+        }
+    }
+    let (_, other) = f.anonymous_cart(Currency::Usd).await;
+    let stranger = CartAccess::Token(other);
+    assert_not_found(id, "cart", &f.carts.cart(id, &stranger).await.map(drop));
+    assert!(matches!(
+        f.carts.complete_checkout(CartId::new(), "ord_3").await,
+        Err(CartError::CartNotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_customer_whose_cart_was_checked_out_gets_a_new_open_cart() {
+    let f = fixture().await;
+    let ada = CustomerId::new();
+    let (first, access) = f.owned_cart(ada, Currency::Usd).await;
+
+    f.carts.complete_checkout(first, "ord_1").await.unwrap();
+
+    assert_eq!(f.carts.customer_cart(ada).await.unwrap(), None);
+    f.read(first, &access).await;
+    let (second, _) = f.owned_cart(ada, Currency::Usd).await;
+    let open = f.carts.customer_cart(ada).await.unwrap().unwrap();
+    assert_eq!(open.cart.id, second);
+}

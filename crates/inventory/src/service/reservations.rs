@@ -181,6 +181,48 @@ impl Inventory {
         }
     }
 
+    #[instrument(skip_all, fields(order_ref = %order_ref))]
+    pub(super) async fn restock_reservation(
+        &self,
+        order_ref: &str,
+    ) -> Result<Reservation, InventoryError> {
+        check_order_ref(order_ref)?;
+        let now = self.clock.now();
+        let key = ReservationKey::OrderRef(order_ref);
+        let mut tx = self.store.begin().await?;
+        let reservation = tx
+            .reservation(key)
+            .await?
+            .ok_or_else(|| not_found(order_ref))?;
+        // A committed reservation never changes status again, so this check cannot be
+        // overtaken; the restock row below is what makes the increments happen once.
+        if reservation.status != ReservationStatus::Committed {
+            tx.rollback().await?;
+            return Err(InventoryError::ReservationNotCommitted {
+                order_ref: reservation.order_ref,
+                status: reservation.status,
+            });
+        }
+        if !tx.claim_restock(&reservation, now).await? {
+            tx.rollback().await?;
+            tracing::info!(reservation_id = %reservation.id, "already restocked");
+            return Ok(reservation);
+        }
+        for line in &reservation.lines {
+            if !tx.restock_units(line, now).await? {
+                return Err(InventoryError::Invariant(format!(
+                    "restocking {} of {} at {} for reservation {} would pass the maximum on \
+                     hand or finds no stock row",
+                    line.quantity, line.sku, line.location_id, reservation.id
+                )));
+            }
+        }
+        tx.append(&[events::restocked(&reservation, now)]).await?;
+        tx.commit().await?;
+        tracing::info!(reservation_id = %reservation.id, "committed units restocked");
+        Ok(reservation)
+    }
+
     #[instrument(skip_all, fields(now = %now, batch_max = batch_max))]
     pub(super) async fn expire_due_reservations(
         &self,

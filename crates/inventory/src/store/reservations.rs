@@ -202,4 +202,46 @@ impl InventoryTx {
             .await?;
         Ok(result.rows_affected() == 1)
     }
+
+    /// Records that the committed reservation of `reservation` is restocked, unless it was
+    /// before: then nothing is written and the result is false. Inserted before the stock rows
+    /// change, so a second restock of the same order (even a concurrent one, which waits on
+    /// this row's key on PostgreSQL) changes nothing.
+    pub(crate) async fn claim_restock(
+        &mut self,
+        reservation: &Reservation,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let row = sqlx::query(
+            "INSERT INTO inventory_restocks (order_ref, reservation_id, restocked_at_ms) \
+             VALUES ($1, $2, $3) ON CONFLICT (order_ref) DO NOTHING RETURNING order_ref",
+        )
+        .bind(reservation.order_ref.clone())
+        .bind(reservation.id.to_string())
+        .bind(now.millis())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// A restocked line's units are on hand again: `on_hand` goes up, within the maximum.
+    /// False if that would pass [`crate::model::STOCK_ON_HAND_MAX`] (or the row is gone).
+    pub(crate) async fn restock_units(
+        &mut self,
+        line: &ReservationLine,
+        now: Timestamp,
+    ) -> Result<bool, DbError> {
+        let result = sqlx::query(
+            "UPDATE inventory_stock SET on_hand = on_hand + $1, updated_at_ms = $2 \
+             WHERE sku = $3 AND location_id = $4 AND on_hand + $1 <= $5",
+        )
+        .bind(i64::from(line.quantity))
+        .bind(now.millis())
+        .bind(line.sku.as_str().to_owned())
+        .bind(line.location_id.to_string())
+        .bind(i64::from(crate::model::STOCK_ON_HAND_MAX))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
 }

@@ -294,3 +294,24 @@ impl Fixture {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_restocks_of_one_order_put_the_units_back_once() {
+    let fx = Arc::new(fixture_with_pool(POOL_CONNECTIONS).await);
+    fx.set("MUG", 5).await;
+    fx.reserve("ord-1", &[("MUG", 2)]).await.unwrap();
+    fx.inventory.commit("ord-1").await.unwrap();
+    assert_eq!(fx.level("MUG").await, (3, 0));
+
+    let restocks = (0..10)
+        .map(|_| {
+            let inventory = fx.inventory.clone();
+            async move { inventory.restock("ord-1").await }
+        })
+        .collect();
+    let results = all_at_once(restocks).await;
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(fx.level("MUG").await, (5, 0));
+    assert_eq!(fx.count("inventory_restocks").await, 1);
+}

@@ -463,3 +463,63 @@ async fn events_record_each_change_and_nothing_for_refused_calls() {
     assert_eq!(page[0].id, events[6].id);
     assert_eq!(fx.level("MUG").await, (2, 0));
 }
+
+#[tokio::test]
+async fn restock_puts_a_committed_reservations_units_back_on_hand_once() {
+    let fx = fixture().await;
+    fx.set("MUG", 5).await;
+    fx.set("TSHIRT-RED-M", 3).await;
+    fx.reserve("ord-1", &[("TSHIRT-RED-M", 2), ("MUG", 1)])
+        .await
+        .unwrap();
+    fx.inventory.commit("ord-1").await.unwrap();
+    assert_eq!(fx.level("MUG").await, (4, 0));
+    assert_eq!(fx.level("TSHIRT-RED-M").await, (1, 0));
+    fx.tick();
+
+    let restocked = fx.inventory.restock("ord-1").await.unwrap();
+    let again = fx.inventory.restock("ord-1").await.unwrap();
+
+    assert_eq!(restocked.status, ReservationStatus::Committed);
+    assert_eq!(again, restocked);
+    assert_eq!(fx.level("MUG").await, (5, 0));
+    assert_eq!(fx.level("TSHIRT-RED-M").await, (3, 0));
+    assert_eq!(fx.count("inventory_restocks").await, 1);
+    let events = fx.inventory.events(None, EVENTS_PAGE_MAX).await.unwrap();
+    let restocks: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "inventory.restocked")
+        .collect();
+    assert_eq!(restocks.len(), 1);
+    assert_eq!(restocks[0].data["order_ref"], json!("ord-1"));
+    assert_eq!(restocks[0].data["lines"][0]["quantity"], json!(1));
+    assert_eq!(restocks[0].occurred_at, fx.clock.now());
+}
+
+#[tokio::test]
+async fn restock_refuses_a_reservation_that_is_not_committed() {
+    let fx = fixture().await;
+    fx.set("MUG", 5).await;
+    fx.reserve("ord-active", &[("MUG", 1)]).await.unwrap();
+    fx.reserve("ord-released", &[("MUG", 1)]).await.unwrap();
+    fx.inventory.release("ord-released").await.unwrap();
+
+    for (order_ref, status) in [
+        ("ord-active", ReservationStatus::Active),
+        ("ord-released", ReservationStatus::Released),
+    ] {
+        let err = fx.inventory.restock(order_ref).await.unwrap_err();
+        assert!(
+            matches!(&err, InventoryError::ReservationNotCommitted { status: s, .. } if *s == status),
+            "{err:?}"
+        );
+        assert_eq!(err.problem_type().code, "reservation_not_committed");
+        assert_eq!(err.problem_type().category, ErrorCategory::Conflict);
+    }
+    assert!(matches!(
+        fx.inventory.restock("ord-none").await,
+        Err(InventoryError::ReservationNotFound { .. })
+    ));
+    assert_eq!(fx.level("MUG").await, (5, 1));
+    assert_eq!(fx.count("inventory_restocks").await, 0);
+}

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use kassa_identity::{ClientInfo, IdentityService, Password, Role, TokenPair};
 use kassa_kernel::ids::StaffId;
 use kassa_kernel::{Clock, Email, ManualClock, Timestamp};
-use kassa_server::{Application, Districts, Settings};
+use kassa_server::{Application, Districts, Hooks, Settings};
 use kassa_testkit::TestDb;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -52,8 +52,13 @@ pub struct TestApp {
     /// Numbers the emails of [`TestApp::staff_token`]'s members.
     staff_created: AtomicU32,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    // Dropped last: the server must stop before its database goes away.
-    _db: TestDb,
+    /// The running server; [`TestApp::restart`] waits for it to stop (databases closed).
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// What the app was built with, so [`TestApp::restart`] builds the same app again.
+    settings: Arc<Settings>,
+    // Dropped last: the server must stop before its database goes away. An `Option` only so
+    // that `restart` can hand it to the next app.
+    db: Option<TestDb>,
 }
 
 /// A response with its body already read: JSON when it parses, else a JSON string.
@@ -114,6 +119,12 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `configure` (limits, timeouts, …).
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_with_hooks(configure, Hooks::default()).await
+    }
+
+    /// Spawns with adjusted settings and test hooks: a sandbox gateway the test keeps (to
+    /// script faults, or to pass to [`TestApp::restart`]) and saga fault injection.
+    pub async fn spawn_with_hooks(configure: impl FnOnce(&mut Settings), hooks: Hooks) -> TestApp {
         let db = TestDb::new().await;
         let mut settings = Settings::load(Path::new("/nonexistent"), "test", Vec::new())
             .expect("built-in settings load");
@@ -135,33 +146,64 @@ impl TestApp {
         configure(&mut settings);
 
         let clock = ManualClock::new(Timestamp::from_millis(1_795_000_000_000));
-        let app = Application::build(&settings, Arc::new(clock.clone()))
-            .await
-            .expect("build the application");
-        let address = app.local_addr().expect("bound address");
-        let districts = app.districts().clone();
-        let route_table = app.route_table().clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
-            let _ = rx.await;
-        }));
-        let owner = districts
+        let started = start(&settings, &clock, hooks).await;
+        let owner = started
+            .districts
             .identity
             .create_staff(email(OWNER_EMAIL), staff_password(), Role::Owner)
             .await
             .expect("create the owner");
-        let owner_session = setup_sign_in(districts.identity.as_ref(), OWNER_EMAIL).await;
+        let owner_session = setup_sign_in(started.districts.identity.as_ref(), OWNER_EMAIL).await;
         TestApp {
-            base_url: format!("http://{address}"),
+            base_url: started.base_url,
             client: reqwest::Client::new(),
             clock,
-            districts,
-            route_table,
+            districts: started.districts,
+            route_table: started.route_table,
             owner_id: owner.id,
             owner_session: Mutex::new(owner_session),
             staff_created: AtomicU32::new(0),
-            shutdown: Some(tx),
-            _db: db,
+            shutdown: Some(started.shutdown),
+            server: Some(started.server),
+            settings: Arc::new(settings),
+            db: Some(db),
+        }
+    }
+
+    /// Stops the server as a deploy would (graceful shutdown, databases closed) and builds a
+    /// new application over the same databases, settings and clock, with `hooks`: pass the
+    /// same sandbox gateway to simulate a gateway that outlived the restart. The owner's
+    /// session is kept (sessions live in the database, and the signing secret is the same).
+    pub async fn restart(mut self, hooks: Hooks) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task ends")
+                .expect("the server stops cleanly");
+        }
+        let db = self.db.take().expect("the test database is still owned");
+        let started = start(&self.settings, &self.clock, hooks).await;
+        let owner_session = self
+            .owner_session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        TestApp {
+            base_url: started.base_url,
+            client: self.client.clone(),
+            clock: self.clock.clone(),
+            districts: started.districts,
+            route_table: started.route_table,
+            owner_id: self.owner_id,
+            owner_session: Mutex::new(owner_session),
+            staff_created: AtomicU32::new(self.staff_created.load(Ordering::SeqCst)),
+            shutdown: Some(started.shutdown),
+            server: Some(started.server),
+            settings: self.settings.clone(),
+            db: Some(db),
         }
     }
 
@@ -384,6 +426,37 @@ impl TestApp {
     }
 }
 
+/// A built and running application, before it becomes a [`TestApp`].
+struct Started {
+    base_url: String,
+    districts: Districts,
+    route_table: kassa_api::RouteTable,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Builds the application over the settings' databases and runs it until the returned sender
+/// fires (or is dropped).
+async fn start(settings: &Settings, clock: &ManualClock, hooks: Hooks) -> Started {
+    let app = Application::build_with(settings, Arc::new(clock.clone()), hooks)
+        .await
+        .expect("build the application");
+    let address = app.local_addr().expect("bound address");
+    let districts = app.districts().clone();
+    let route_table = app.route_table().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    Started {
+        base_url: format!("http://{address}"),
+        districts,
+        route_table,
+        shutdown: tx,
+        server,
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -519,7 +592,7 @@ pub fn sorted_items(body: &Value, key: &str) -> Vec<Value> {
 /// request reaches the handler (and its checks) rather than failing to parse.
 pub fn fill_path(template: &str) -> String {
     use kassa_kernel::ids::{
-        CartId, CartLineId, CategoryId, ProductId, ShippingOptionId, StaffId, VariantId,
+        CartId, CartLineId, CategoryId, OrderId, ProductId, ShippingOptionId, StaffId, VariantId,
     };
     template
         .split('/')
@@ -533,6 +606,8 @@ pub fn fill_path(template: &str) -> String {
                 Some("line_id") => CartLineId::new().to_string(),
                 Some("shipping_option_id") => ShippingOptionId::new().to_string(),
                 Some("staff_id") => StaffId::new().to_string(),
+                Some("order_id") => OrderId::new().to_string(),
+                Some("sku") => "FILL-SKU".to_owned(),
                 Some("currency") => "EUR".to_owned(),
                 Some("country") => "DE".to_owned(),
                 Some("slug") => "validation-failed".to_owned(),
@@ -845,5 +920,35 @@ impl TestApp {
             .await
             .expect("count carts");
         kassa_db::row::int(&row, "n").expect("read the count")
+    }
+}
+
+// ---- stock and checkout ------------------------------------------------------------------
+
+impl TestApp {
+    /// `PUT /v1/admin/inventory/{sku}` at the default location, as the owner; asserts 200.
+    pub async fn set_stock(&self, sku: &str, on_hand: u32) -> Value {
+        self.admin(
+            Method::PUT,
+            &format!("/v1/admin/inventory/{sku}"),
+            Some(&json!({"on_hand": on_hand})),
+        )
+        .await
+        .assert_status(200)
+        .clone()
+    }
+
+    /// (on hand, reserved) of a SKU over every location, from `GET /v1/admin/inventory/{sku}`.
+    pub async fn stock(&self, sku: &str) -> (u64, u64) {
+        let res = self
+            .admin(Method::GET, &format!("/v1/admin/inventory/{sku}"), None)
+            .await;
+        let body = res.assert_status(200);
+        let count = |name: &str| {
+            body[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no {name} in {body:#}"))
+        };
+        (count("on_hand"), count("reserved"))
     }
 }

@@ -9,7 +9,9 @@ mod bad_input;
 mod carts;
 mod catalog;
 mod identity;
+mod inventory;
 mod ownership;
 mod permissions;
 mod service;
 mod totals;
+
