@@ -15,3 +15,9 @@ mod permissions;
 mod service;
 mod totals;
 
+mod checkout;
+mod checkout_concurrency;
+mod checkout_helpers;
+mod checkout_recovery;
+mod idempotency;
+mod orders;
