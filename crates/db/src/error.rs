@@ -18,6 +18,11 @@ pub enum DbError {
     /// The database could not be reached or no connection was free in time.
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// Too many write transactions were already waiting for the writer (SQLite,
+    /// `PoolSettings::write_queue_max`): refused at once, so a burst cannot queue without
+    /// bound. Retrying a little later may succeed.
+    #[error("too many writes are waiting for the database")]
+    Overloaded,
     /// A stored value does not parse into its domain type: the data or the code is wrong.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -42,9 +47,10 @@ impl DbError {
         matches!(self, DbError::CheckViolation(_))
     }
 
-    /// True when retrying later may succeed (pool exhausted, connection lost).
+    /// True when retrying later may succeed (pool exhausted, connection lost, write queue
+    /// full).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, DbError::Unavailable(_))
+        matches!(self, DbError::Unavailable(_) | DbError::Overloaded)
     }
 }
 

@@ -6,23 +6,28 @@
 //! PostgreSQL the districts share one database and keep to their own tables (prefixed by the
 //! district's name), which the code review and the store tests enforce.
 //!
-//! SQLite has one writer per database, so a `Db` over SQLite holds two pools: a single-connection
-//! writer (every write transaction goes through [`Db::begin`]) and a small read-only pool
-//! ([`Db::reader`]). That keeps writers from fighting over the lock (`SQLITE_BUSY`) and is the
-//! seam where group commit will batch writes later. On PostgreSQL both are the same pool.
+//! SQLite has one writer per database, so a `Db` over SQLite holds a single writer connection
+//! (every write transaction goes through [`Db::begin`]) and a small read-only pool
+//! ([`Db::reader`]). That keeps writers from fighting over the lock (`SQLITE_BUSY`), and lets
+//! the writer *group-commit*: transactions that arrive together run one after another as
+//! savepoints inside one outer transaction, which commits once — one fsync for the batch — and
+//! each [`Tx::commit`] returns only after that commit. On PostgreSQL reads and writes share one
+//! pool and each transaction commits on its own. Stores see none of this: they use [`Tx`]
+//! alike on both backends.
 //!
-//! Read first: [`Db`], [`Backend`], [`Migration`], [`Sql`], [`DbError`].
+//! Read first: [`Db`], [`Tx`], [`Backend`], [`Migration`], [`Sql`], [`DbError`]; group commit is
+//! explained in `writer.rs`.
 
 mod builder;
 mod error;
 mod migrate;
 mod pool;
 pub mod row;
+mod tx;
+mod writer;
 
 pub use builder::Sql;
 pub use error::DbError;
 pub use migrate::Migration;
 pub use pool::{Backend, Db, Dialect, PoolSettings};
-
-/// The SQL transaction type every store uses for writes.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub use tx::{Tx, WriteStats};

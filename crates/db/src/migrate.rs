@@ -30,7 +30,11 @@ impl Db {
     /// PostgreSQL: the bookkeeping table is locked while one migrator works.
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), DbError> {
         check_order(migrations)?;
-        sqlx::raw_sql(BOOKKEEPING).execute(self.writer()).await?;
+        // Through a write transaction like every other write: on SQLite that keeps it out of
+        // the middle of another transaction's savepoint.
+        let mut tx = self.begin().await?;
+        sqlx::raw_sql(BOOKKEEPING).execute(&mut *tx).await?;
+        tx.commit().await?;
         for migration in migrations {
             let mut tx = self.begin().await?;
             if self.dialect() == Dialect::Postgres {

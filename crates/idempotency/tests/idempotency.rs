@@ -313,6 +313,7 @@ async fn twenty_concurrent_begins_with_one_key_let_exactly_one_proceed() {
         max_connections: 8,
         acquire_timeout: Duration::from_secs(60),
         sqlite_busy_timeout: Duration::from_secs(60),
+        ..PoolSettings::default()
     };
     let other_db = Db::connect(f._test.backend(), "idempotency", &settings)
         .await

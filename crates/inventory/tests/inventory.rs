@@ -48,6 +48,7 @@ async fn fixture_with_pool(connections: u32) -> Fixture {
         max_connections: connections,
         acquire_timeout: Duration::from_secs(120),
         sqlite_busy_timeout: Duration::from_secs(120),
+        ..PoolSettings::default()
     };
     let db = Db::connect(test.backend(), "inventory", &settings)
         .await

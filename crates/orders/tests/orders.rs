@@ -83,6 +83,7 @@ fn pool_settings() -> PoolSettings {
         max_connections: 8,
         acquire_timeout: Duration::from_secs(120),
         sqlite_busy_timeout: Duration::from_secs(120),
+        ..PoolSettings::default()
     }
 }
 

@@ -102,6 +102,8 @@ impl Districts {
         let pool = PoolSettings {
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+            write_queue_max: settings.database.write_queue_max,
+            group_commit_max: settings.database.group_commit_max,
             ..PoolSettings::default()
         };
         let identity_db = Db::connect(&backend, "identity", &pool).await?;

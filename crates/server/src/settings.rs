@@ -68,6 +68,10 @@ pub struct DatabaseSettings {
     pub data_dir: PathBuf,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    /// SQLite: write transactions that may wait for a district's writer; more get a 503.
+    pub write_queue_max: usize,
+    /// SQLite: most write transactions made durable by one group commit (one fsync).
+    pub group_commit_max: usize,
     pub migrate_on_start: bool,
 }
 
@@ -524,6 +528,16 @@ impl Settings {
                 "setting database.max_connections: must be at least 1".into(),
             ));
         }
+        for (key, value) in [
+            ("write_queue_max", self.database.write_queue_max),
+            ("group_commit_max", self.database.group_commit_max),
+        ] {
+            if value == 0 {
+                return Err(SettingsError(format!(
+                    "setting database.{key}: must be at least 1"
+                )));
+            }
+        }
         self.idempotency.validate(self.http.request_timeout_ms)?;
         self.inventory.validate()?;
         self.validate_checkout()?;
@@ -684,6 +698,18 @@ mod tests {
         assert_eq!(s.server.port, 9090);
         assert_eq!(s.identity.jwt_secret.unwrap().expose_secret(), SECRET);
         assert!(!s.database.migrate_on_start);
+    }
+
+    #[test]
+    fn the_write_queue_and_group_commit_take_one_and_refuse_zero() {
+        for key in ["WRITE_QUEUE_MAX", "GROUP_COMMIT_MAX"] {
+            let var = format!("KASSA__DATABASE__{key}");
+            assert!(Settings::load(&no_dir(), "local", vars(&[(&var, "1")])).is_ok());
+            let err = Settings::load(&no_dir(), "local", vars(&[(&var, "0")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&key.to_lowercase()), "{err}");
+        }
     }
 
     #[test]
