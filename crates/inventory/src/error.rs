@@ -4,6 +4,8 @@
 //! on (the SKU, the units, the order) and never include internals; storage failures keep their
 //! source for the log and show only a generic text.
 
+use std::sync::Arc;
+
 use kassa_db::DbError;
 use kassa_kernel::{DomainError, ErrorCategory, ProblemType, Sku, Timestamp};
 
@@ -174,6 +176,12 @@ pub enum InventoryError {
     StorageUnavailable(#[source] DbError),
     #[error("The inventory's storage failed.")]
     Storage(#[source] DbError),
+    /// The transaction of a batch of reservations (see [`crate::Inventory`]) failed, so every
+    /// `reserve` call in it fails with this one error, shared: its message, code and category
+    /// are the inner error's (a storage failure, or an invariant), and nothing of the batch was
+    /// reserved. A batch of one returns its error unwrapped.
+    #[error(transparent)]
+    ReservationBatchFailed(Arc<InventoryError>),
     /// One of our own invariants did not hold (a committed line found fewer units reserved
     /// than it holds). The transaction was rolled back; the text is logged, never shown.
     #[error("An inventory invariant did not hold: {0}")]
@@ -193,6 +201,7 @@ impl InventoryError {
     pub fn shortages(&self) -> &[Shortage] {
         match self {
             InventoryError::InsufficientStock { lines } => lines,
+            InventoryError::ReservationBatchFailed(inner) => inner.shortages(),
             _ => &[],
         }
     }
@@ -227,6 +236,7 @@ impl DomainError for InventoryError {
             InventoryError::StorageUnavailable(_) => &INVENTORY_STORAGE_UNAVAILABLE,
             InventoryError::Storage(_) => &INVENTORY_STORAGE_ERROR,
             InventoryError::Invariant(_) => &INVENTORY_INTERNAL_ERROR,
+            InventoryError::ReservationBatchFailed(inner) => inner.problem_type(),
         }
     }
 }
@@ -274,6 +284,7 @@ mod tests {
             InventoryError::LocationNotFound(LocationId::DEFAULT),
             InventoryError::Storage(DbError::Corrupt("x".into())),
             InventoryError::Invariant("x".into()),
+            InventoryError::ReservationBatchFailed(Arc::new(InventoryError::Invariant("x".into()))),
         ];
         for err in errors {
             assert!(PROBLEM_TYPES.contains(&err.problem_type()), "{err:?}");
@@ -311,5 +322,19 @@ mod tests {
         assert!(!err.detail().contains("negative"));
         let err = InventoryError::Storage(DbError::Corrupt("column sku".into()));
         assert!(!err.detail().contains("sku"));
+    }
+
+    #[test]
+    fn a_failed_batch_reports_its_inner_error_to_every_caller() {
+        let inner = Arc::new(InventoryError::StorageUnavailable(DbError::Overloaded));
+        let err = InventoryError::ReservationBatchFailed(inner.clone());
+        assert_eq!(err.problem_type(), inner.problem_type());
+        assert_eq!(err.problem_type().category, ErrorCategory::Unavailable);
+        assert_eq!(err.detail(), inner.detail());
+        let internal = InventoryError::ReservationBatchFailed(Arc::new(InventoryError::Invariant(
+            "reserved went negative".into(),
+        )));
+        assert_eq!(internal.problem_type(), &INVENTORY_INTERNAL_ERROR);
+        assert!(!internal.detail().contains("negative"));
     }
 }

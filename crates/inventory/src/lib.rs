@@ -23,6 +23,12 @@
 //! [`InventoryService::expire_due`], which a sweeper calls; scheduling that call is not this
 //! crate's job. Nothing here holds an in-process lock: every correctness condition is a `WHERE`
 //! clause or a constraint, so several nodes sharing one database stay correct.
+//!
+//! Reservations that arrive together are reserved together (DESIGN §6, hot SKUs): each
+//! [`Inventory`] queues its `reserve` calls to one task, which runs them as a batch in one
+//! transaction — one conditional update per SKU for the whole batch, and where a SKU is short,
+//! its units handed out in arrival order. `service/reserve_batch.rs` explains how, and
+//! [`Inventory::reserve_batch_stats`] shows how much it combines.
 
 pub mod error;
 pub mod events;
@@ -34,5 +40,6 @@ pub mod store;
 pub use error::{InventoryError, PROBLEM_TYPES};
 pub use model::*;
 pub use service::{
-    Inventory, InventoryService, EVENTS_PAGE_MAX, EXPIRE_BATCH_MAX, STOCK_MANY_SKUS_MAX,
+    Inventory, InventoryService, ReserveBatchStats, EVENTS_PAGE_MAX, EXPIRE_BATCH_MAX,
+    RESERVE_BATCH_LINES_MAX, RESERVE_BATCH_MAX, RESERVE_QUEUE_MAX, STOCK_MANY_SKUS_MAX,
 };

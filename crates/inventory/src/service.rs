@@ -4,7 +4,9 @@
 //! Every write is one short transaction that also records its event (transactional outbox), so
 //! an event exists exactly when its change committed, and a refused call records nothing.
 
+mod batcher;
 mod reservations;
+mod reserve_batch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,6 +24,10 @@ use crate::model::{
 };
 use crate::store::{InventoryStore, InventoryTx};
 use crate::InventoryError;
+use batcher::ReserveBatcher;
+pub use batcher::{
+    ReserveBatchStats, RESERVE_BATCH_LINES_MAX, RESERVE_BATCH_MAX, RESERVE_QUEUE_MAX,
+};
 
 /// Most SKUs one [`InventoryService::stock_many`] call looks up: the most lines a cart can
 /// have priced at once (the catalog's `OFFER_SKUS_MAX`, 500), so a cart's availability is one
@@ -134,19 +140,33 @@ pub trait InventoryService: Send + Sync {
 }
 
 /// The inventory service over its store.
+///
+/// `reserve` calls are batched: each `Inventory` queues them to one task of its own, which runs
+/// the calls that arrived together in one transaction, so a hot SKU's row is locked (and, on
+/// SQLite, a commit flushed) once per batch rather than once per buyer. The contract of
+/// [`InventoryService::reserve`] is the same as for a call alone; see `service/batcher.rs` and
+/// `service/reserve_batch.rs`. Build one `Inventory` per process and share it (`Arc`): two
+/// instances are correct together, as two processes are, but batch separately.
 pub struct Inventory {
     store: InventoryStore,
     clock: Arc<dyn Clock>,
     config: InventoryConfig,
+    batcher: ReserveBatcher,
 }
 
 impl Inventory {
     pub fn new(store: InventoryStore, clock: Arc<dyn Clock>, config: InventoryConfig) -> Self {
         Inventory {
+            batcher: ReserveBatcher::new(store.clone(), clock.clone()),
             store,
             clock,
             config,
         }
+    }
+
+    /// How many reservation batches have run and how many calls they answered.
+    pub fn reserve_batch_stats(&self) -> ReserveBatchStats {
+        self.batcher.stats()
     }
 }
 

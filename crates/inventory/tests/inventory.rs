@@ -1,10 +1,13 @@
 //! Inventory service tests, each on a fresh database: SQLite always, PostgreSQL when
 //! TEST_DATABASE_URL is set. Stock and locations are in the module `stock`, reservations and the
-//! sweeper in `reservations`, buyers racing for the same units in `concurrency` — one test binary.
+//! sweeper in `reservations`, buyers racing for the same units in `concurrency`, reservations
+//! combined into batches in `batching` — one test binary.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 // Under tests/inventory/, so that Cargo does not build each as a test binary of its own.
+#[path = "inventory/batching.rs"]
+mod batching;
 #[path = "inventory/concurrency.rs"]
 mod concurrency;
 #[path = "inventory/reservations.rs"]

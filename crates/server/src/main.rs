@@ -34,6 +34,13 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Drive a running kassa over HTTP and measure it: checkout, flash-sale or browse.
+    ///
+    /// E.g. `kassa loadgen checkout --concurrency 16 --duration 30s`. Signs in as an owner
+    /// (--staff-email/--staff-password, or KASSA_LOADGEN_STAFF_EMAIL and
+    /// KASSA_LOADGEN_STAFF_PASSWORD) to prepare its own products, stock and shipping option,
+    /// then prints a latency table; --json and --report write JSON and an HTML page.
+    Loadgen(kassa_loadgen::LoadgenArgs),
 }
 
 #[derive(Subcommand)]
@@ -77,6 +84,11 @@ impl From<RoleArg> for Role {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The load generator is a client of a kassa running elsewhere: it needs neither this
+    // machine's server configuration (which may not exist there) nor the server's JSON logger.
+    if let Command::Loadgen(args) = &cli.command {
+        return kassa_loadgen::command(args).await;
+    }
     let settings = Settings::from_env().context("invalid configuration")?;
     telemetry::init(&settings.log)?;
     let clock = Arc::new(SystemClock);
@@ -114,6 +126,8 @@ async fn main() -> anyhow::Result<()> {
             let member = created?;
             println!("created {} {} ({})", member.role, member.id, member.email);
         }
+        // Ran above, before the settings were loaded.
+        Command::Loadgen(_) => {}
     }
     Ok(())
 }

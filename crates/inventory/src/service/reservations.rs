@@ -1,7 +1,7 @@
 //! Reserving, committing, releasing and expiring: the calls checkout's saga and the sweeper
-//! make. Each is one transaction (the sweeper: one per reservation) that changes the
-//! reservation's status first and its stock rows after, in SKU order (see
-//! `store/reservations.rs` for why that order).
+//! make. Each is one transaction (the sweeper: one per reservation; reserving: one per batch of
+//! calls, see `reserve_batch.rs`) that changes the reservation's status first and its stock rows
+//! after, in SKU order (see `store/reservations.rs` for why that order).
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use super::{Inventory, EXPIRE_BATCH_MAX};
 use crate::events;
 use crate::model::{
     check_order_ref, ttl_millis, Reservation, ReservationId, ReservationLine, ReservationRequest,
-    ReservationStatus, Shortage,
+    ReservationStatus,
 };
 use crate::store::{Deadline, InventoryTx, ReservationKey};
 use crate::InventoryError;
@@ -47,43 +47,7 @@ impl Inventory {
             updated_at: now,
         };
 
-        let mut tx = self.store.begin().await?;
-        if !tx.claim_order_ref(&reservation).await? {
-            let key = ReservationKey::OrderRef(&reservation.order_ref);
-            let existing = tx.reservation(key).await?.ok_or_else(|| {
-                InventoryError::Invariant(format!(
-                    "order {} conflicts with an existing reservation that cannot be read",
-                    reservation.order_ref
-                ))
-            })?;
-            tx.rollback().await?;
-            tracing::info!(
-                reservation_id = %existing.id,
-                status = %existing.status,
-                "the order already has a reservation; returned it"
-            );
-            return Ok(existing);
-        }
-        for (i, line) in reservation.lines.iter().enumerate() {
-            if !tx
-                .reserve_units(&line.sku, line.location_id, line.quantity, now)
-                .await?
-            {
-                let lines = shortages(&mut tx, &reservation.lines[i..]).await?;
-                tx.rollback().await?;
-                tracing::info!(
-                    short_skus = lines.len(),
-                    "insufficient stock; nothing reserved"
-                );
-                return Err(InventoryError::InsufficientStock { lines });
-            }
-        }
-        tx.insert_lines(&reservation).await?;
-        tx.append(&[events::reservation_changed(&reservation)])
-            .await?;
-        tx.commit().await?;
-        tracing::info!(reservation_id = %reservation.id, "stock reserved");
-        Ok(reservation)
+        self.batcher.reserve(reservation).await
     }
 
     #[instrument(skip_all, fields(order_ref = %order_ref))]
@@ -259,27 +223,6 @@ impl Inventory {
         }
         Ok(expired_count)
     }
-}
-
-/// Every short line from the first refused one on: the refused line always (it was short when
-/// its conditional update ran), the later ones if they are short too. The lines before it were
-/// reserved, so they were not short. Read in the refused transaction, before it rolls back.
-async fn shortages(
-    tx: &mut InventoryTx,
-    from_refused: &[ReservationLine],
-) -> Result<Vec<Shortage>, InventoryError> {
-    let mut lines = Vec::new();
-    for (i, line) in from_refused.iter().enumerate() {
-        let available = tx.available(&line.sku, line.location_id).await?;
-        if i == 0 || available < line.quantity {
-            lines.push(Shortage {
-                sku: line.sku.clone(),
-                requested: line.quantity,
-                available,
-            });
-        }
-    }
-    Ok(lines)
 }
 
 /// A released or expired reservation's units become available again, and its event is

@@ -2,15 +2,19 @@
 //!
 //! Lock order, the same in every transaction that touches stock, so two of them never wait on
 //! each other in a cycle on PostgreSQL: the reservation row first (its insert, or its status
-//! change), then the stock rows of its lines in SKU order. Every change of units is a
-//! conditional `UPDATE` of one stock row; every status change is a conditional `UPDATE … WHERE
-//! status = 'active'` of the reservation row, so of two racing transitions exactly one applies.
+//! change), then the stock rows of its lines in SKU order. A batch of reservations (see
+//! `service/reserve_batch.rs`) keeps the same order for many: every reservation row it inserts,
+//! in `order_ref` order, then every stock row it touches, in SKU order, and after that only
+//! rows it already holds (removing the claims of refused requests, correcting units). Every
+//! change of units is a conditional `UPDATE` of one stock row; every status change is a
+//! conditional `UPDATE … WHERE status = 'active'` of the reservation row, so of two racing
+//! transitions exactly one applies.
 
 use kassa_db::{DbError, Sql};
 use kassa_kernel::{Sku, Timestamp};
 
+use super::RESERVATION_COLUMNS;
 use super::{reservation, reservation_from_row, reservation_lines, InventoryTx, ReservationKey};
-use super::{RESERVATION_COLUMNS, STOCK_COLUMNS};
 use crate::model::{LocationId, Reservation, ReservationLine, ReservationStatus};
 
 /// What a status change requires of the reservation's TTL besides being active.
@@ -50,6 +54,27 @@ impl InventoryTx {
         Ok(row.is_some())
     }
 
+    /// Removes a claim made by [`InventoryTx::claim_order_ref`] in this same transaction, for a
+    /// request that turned out short: the order then has no reservation once this transaction
+    /// commits, as if the claim had been rolled back, and may try again. Only an active
+    /// reservation without lines matches, so a reservation that really holds units can never
+    /// be removed by mistake. False if nothing matched.
+    pub(crate) async fn remove_claim(
+        &mut self,
+        reservation: &Reservation,
+    ) -> Result<bool, DbError> {
+        let result = sqlx::query(
+            "DELETE FROM inventory_reservations WHERE id = $1 AND status = $2 \
+             AND NOT EXISTS (SELECT 1 FROM inventory_reservation_lines \
+             WHERE reservation_id = $1)",
+        )
+        .bind(reservation.id.to_string())
+        .bind(ReservationStatus::Active.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// The reservation as this transaction sees it.
     pub(crate) async fn reservation(
         &mut self,
@@ -79,27 +104,6 @@ impl InventoryTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(result.rows_affected() == 1)
-    }
-
-    /// Units of `sku` available at `location` as this transaction sees them (0 if the SKU has no
-    /// stock there). Read without a lock, for the message of a refusal only.
-    pub(crate) async fn available(
-        &mut self,
-        sku: &Sku,
-        location: LocationId,
-    ) -> Result<u32, DbError> {
-        let sql = format!(
-            "SELECT {STOCK_COLUMNS} FROM inventory_stock WHERE sku = $1 AND location_id = $2"
-        );
-        let row = sqlx::query(&sql)
-            .bind(sku.as_str().to_owned())
-            .bind(location.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        Ok(match row {
-            Some(row) => super::level_from_row(&row)?.available(),
-            None => 0,
-        })
     }
 
     pub(crate) async fn insert_lines(&mut self, reservation: &Reservation) -> Result<(), DbError> {

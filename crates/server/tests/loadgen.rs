@@ -1,0 +1,226 @@
+//! `kassa loadgen` end to end: the real application on 127.0.0.1:0 over a fresh database, with
+//! an owner created through the identity service, and the load generator driving it over HTTP
+//! exactly as `kassa loadgen` does — signing in, preparing its data, running a tiny `checkout`
+//! and a tiny `flash-sale`, and writing its JSON and HTML reports.
+//!
+//! It lives here rather than in crates/loadgen because kassa-server depends on kassa-loadgen
+//! (for the `loadgen` subcommand): a dev-dependency the other way would be a cycle.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kassa_identity::{Password, Role};
+use kassa_kernel::{Email, SystemClock};
+use kassa_loadgen::args::{CheckoutArgs, CommonArgs, FlashSaleArgs};
+use kassa_loadgen::{LoadgenArgs, Report, Scenario};
+use kassa_server::{Application, Settings};
+use kassa_testkit::TestDb;
+
+const OWNER_EMAIL: &str = "owner@kassa.test";
+const OWNER_PASSWORD: &str = "Loadgen-Test-Password-2026";
+const JWT_SECRET: &str = "kassa-test-signing-secret-kassa-test-signing-secret-0123456789ab";
+
+/// A running kassa with one owner; dropping it stops the server, then drops the database.
+struct Server {
+    url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _db: TestDb,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts kassa on the real clock (reservations, sessions and timestamps behave as in
+/// production) with the cheapest password hashing it accepts, and creates the owner.
+async fn spawn() -> Server {
+    let db = TestDb::new().await;
+    let mut settings =
+        Settings::load(Path::new("/nonexistent"), "test", Vec::new()).expect("built-in settings");
+    settings.server.port = 0;
+    settings.identity.jwt_secret = Some(JWT_SECRET.to_owned().into());
+    settings.identity.password.memory_kib = 64;
+    settings.identity.password.iterations = 1;
+    settings.identity.password.parallelism = 1;
+    match db.backend() {
+        kassa_db::Backend::Sqlite { data_dir } => {
+            settings.database.url = String::new();
+            settings.database.data_dir = data_dir.clone();
+        }
+        kassa_db::Backend::Postgres { url } => settings.database.url = url.clone(),
+    }
+    settings.database.max_connections = 4;
+    let app = Application::build(&settings, Arc::new(SystemClock))
+        .await
+        .expect("build the application");
+    app.districts()
+        .identity
+        .create_staff(
+            Email::parse(OWNER_EMAIL).expect("an email"),
+            Password::parse(OWNER_PASSWORD.to_owned()).expect("an acceptable password"),
+            Role::Owner,
+        )
+        .await
+        .expect("create the owner");
+    let url = format!("http://{}", app.local_addr().expect("bound"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    Server {
+        url,
+        shutdown: Some(tx),
+        _db: db,
+    }
+}
+
+fn common(url: &str, dir: &Path, name: &str) -> CommonArgs {
+    CommonArgs {
+        url: url.to_owned(),
+        staff_email: OWNER_EMAIL.to_owned(),
+        staff_password: OWNER_PASSWORD.to_owned(),
+        json: Some(dir.join(format!("{name}.json"))),
+        report: Some(dir.join(format!("{name}.html"))),
+        timeout: Duration::from_secs(30),
+        quiet: true,
+    }
+}
+
+fn figure(report: &Report, name: &str) -> f64 {
+    report
+        .figures
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no figure {name:?} in {:#?}", report.figures))
+        .value
+}
+
+/// Checks the files the run wrote say what the returned report says.
+fn assert_files(dir: &Path, name: &str, report: &Report) {
+    let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).expect("the JSON file");
+    let back: Report = serde_json::from_str(&json).expect("the JSON parses back");
+    assert_eq!(&back, report);
+    let html = std::fs::read_to_string(dir.join(format!("{name}.html"))).expect("the HTML file");
+    assert_eq!(html.matches("<svg").count(), 2, "two charts");
+    assert!(html.contains(&report.run_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_checkout_run_confirms_every_checkout() {
+    let server = spawn().await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let args = LoadgenArgs {
+        scenario: Scenario::Checkout(CheckoutArgs {
+            common: common(&server.url, dir.path(), "checkout"),
+            concurrency: 4,
+            duration: None,
+            checkouts: Some(20),
+            skus: 10,
+        }),
+    };
+    let report = kassa_loadgen::run(&args).await.expect("the run completes");
+
+    assert_eq!(report.scenario, "checkout");
+    assert_eq!(report.errors, 0, "errors: {:?}", report.errors_by_kind);
+    assert!(report.errors_by_kind.is_empty());
+    assert_eq!(figure(&report, "checkouts attempted"), 20.0);
+    assert_eq!(figure(&report, "checkouts confirmed (201)"), 20.0);
+    // 20 journeys of 8 requests: cart, 2 lines, email, address, options, choice, checkout.
+    assert_eq!(report.requests, 160);
+    let steps: Vec<(&str, u64)> = report
+        .steps
+        .iter()
+        .map(|s| (s.step.as_str(), s.count))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("create_cart", 20),
+            ("add_line", 40),
+            ("set_email", 20),
+            ("set_address", 20),
+            ("list_shipping_options", 20),
+            ("choose_shipping", 20),
+            ("checkout", 20),
+            ("whole_checkout", 20),
+        ]
+    );
+    for step in &report.steps {
+        assert!(step.p50_ms > 0.0 && step.p50_ms <= step.p95_ms, "{step:?}");
+        assert!(
+            step.p95_ms <= step.p99_ms && step.p99_ms <= step.max_ms,
+            "{step:?}"
+        );
+    }
+    let flows: u64 = report.timeline.iter().map(|s| s.flows).sum();
+    assert_eq!(flows, 20);
+    assert!(report.passed());
+    assert_files(dir.path(), "checkout", &report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_flash_sale_sells_exactly_the_units() {
+    let server = spawn().await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let args = LoadgenArgs {
+        scenario: Scenario::FlashSale(FlashSaleArgs {
+            common: common(&server.url, dir.path(), "flash"),
+            units: 10,
+            buyers: 30,
+            concurrency: 8,
+        }),
+    };
+    let report = kassa_loadgen::run(&args).await.expect("the run completes");
+
+    let verification = report.verification.as_ref().expect("a flash sale verifies");
+    assert!(verification.passed, "{:#?}", verification.checks);
+    let names: Vec<&str> = verification
+        .checks
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    for name in [
+        "checkouts confirmed (201)",
+        "confirmed orders listed for this run",
+        "listed orders are exactly the 201 answers",
+        "on_hand (units − sold)",
+        "reserved",
+    ] {
+        assert!(names.contains(&name), "no check {name:?} in {names:?}");
+    }
+    assert_eq!(figure(&report, "checkouts confirmed (201)"), 10.0);
+    assert_eq!(
+        figure(&report, "checkouts sold out (409 insufficient_stock)"),
+        20.0
+    );
+    assert_eq!(report.errors, 0, "errors: {:?}", report.errors_by_kind);
+    assert_eq!(report.requests, 30, "only the checkouts are timed");
+    let decisions = &report.figures[0];
+    assert_eq!(decisions.name, "checkout decisions per second");
+    let expected = 30.0 / report.elapsed_secs;
+    assert!(
+        (decisions.value - expected).abs() < 0.01 * expected,
+        "{decisions:?} vs {expected}"
+    );
+    assert_files(dir.path(), "flash", &report);
+
+    // A second sale on the same server is a new run: its own SKU, its own orders, and the
+    // first run's orders do not leak into its verification.
+    let args = LoadgenArgs {
+        scenario: Scenario::FlashSale(FlashSaleArgs {
+            common: common(&server.url, dir.path(), "flash-again"),
+            units: 5,
+            buyers: 3,
+            concurrency: 3,
+        }),
+    };
+    let again = kassa_loadgen::run(&args).await.expect("the run completes");
+    assert_ne!(again.run_id, report.run_id);
+    assert!(again.passed(), "{:#?}", again.verification);
+    assert_eq!(figure(&again, "checkouts confirmed (201)"), 3.0);
+}
