@@ -8,7 +8,10 @@
 //! Read [`model`] first, then the [`CatalogService`] trait. [`Catalog`] implements it over
 //! [`store::CatalogStore`], which holds every SQL statement of the crate. Other districts (the
 //! cart) price lines through [`CatalogService::offers`] and never read these tables.
+//! [`CachedCatalog`] decorates a service with a short-lived cache of the public reads (never of
+//! offers); see [`cache`].
 
+pub mod cache;
 pub mod error;
 pub mod migrations;
 pub mod model;
@@ -16,6 +19,7 @@ pub mod service;
 pub mod store;
 mod validate;
 
+pub use cache::{CacheConfig, CachedCatalog};
 pub use error::{CatalogError, PROBLEM_TYPES};
 pub use model::*;
 pub use service::{Catalog, CatalogService};

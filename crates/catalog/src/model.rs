@@ -216,14 +216,14 @@ pub struct VariantPatch {
 
 /// Only products with at least one variant priced in `currency` within [min, max] (inclusive,
 /// minor units) match.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PriceRange {
     pub currency: Currency,
     pub min_minor: Option<i64>,
     pub max_minor: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ProductFilter {
     pub category: Option<CategoryId>,
     /// Case-insensitive substring of the title.

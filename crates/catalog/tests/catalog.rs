@@ -1250,3 +1250,227 @@ async fn the_most_skus_in_one_offer_lookup_are_accepted_and_one_more_is_refused(
     skus.push(sku("ONE-MORE"));
     assert_invalid(f.catalog.offers(&skus, Currency::Usd).await, "/skus");
 }
+
+// ---- CachedCatalog ----
+
+const CACHE_TTL: Duration = Duration::from_millis(1_000);
+
+/// A `CachedCatalog` over a `Catalog` that the test can also write to directly, as another node
+/// would: such writes bypass this cache.
+struct CachedFixture {
+    inner: Arc<Catalog>,
+    cached: CachedCatalog,
+    clock: ManualClock,
+    _db: TestDb,
+}
+
+async fn cached_fixture(max_entries: usize) -> CachedFixture {
+    let f = fixture().await;
+    let inner = Arc::new(f.catalog);
+    let config = CacheConfig {
+        ttl: CACHE_TTL,
+        max_entries,
+    };
+    let cached = CachedCatalog::new(inner.clone(), Arc::new(f.clock.clone()), config);
+    CachedFixture {
+        inner,
+        cached,
+        clock: f.clock,
+        _db: f._db,
+    }
+}
+
+fn retitle(text: &str) -> ProductPatch {
+    ProductPatch {
+        title: Some(title(text)),
+        ..ProductPatch::default()
+    }
+}
+
+#[tokio::test]
+async fn a_public_read_within_the_ttl_is_served_from_the_cache_and_fresh_after_it() {
+    let f = cached_fixture(100).await;
+    let mug = simple_product(&f.inner, "mug").await;
+    assert_eq!(f.cached.product(mug.id, false).await.unwrap().title, "mug");
+    assert_eq!(
+        f.cached
+            .product_by_handle(&handle("mug"), false)
+            .await
+            .unwrap()
+            .title,
+        "mug"
+    );
+    assert_eq!(
+        f.cached.list_products(filter(10)).await.unwrap().items[0].title,
+        "mug"
+    );
+
+    // Another node renames it: this node keeps its answers until the TTL has passed.
+    f.inner
+        .update_product(mug.id, retitle("cup"))
+        .await
+        .unwrap();
+    f.clock.advance(CACHE_TTL - Duration::from_millis(1));
+    assert_eq!(f.cached.product(mug.id, false).await.unwrap().title, "mug");
+    assert_eq!(
+        f.cached
+            .product_by_handle(&handle("mug"), false)
+            .await
+            .unwrap()
+            .title,
+        "mug"
+    );
+    assert_eq!(
+        f.cached.list_products(filter(10)).await.unwrap().items[0].title,
+        "mug"
+    );
+    // Staff reads are never cached.
+    assert_eq!(f.cached.product(mug.id, true).await.unwrap().title, "cup");
+    let staff = ProductFilter {
+        include_archived: true,
+        ..filter(10)
+    };
+    assert_eq!(
+        f.cached.list_products(staff).await.unwrap().items[0].title,
+        "cup"
+    );
+
+    f.clock.advance(Duration::from_millis(1));
+    assert_eq!(f.cached.product(mug.id, false).await.unwrap().title, "cup");
+    assert_eq!(
+        f.cached
+            .product_by_handle(&handle("mug"), false)
+            .await
+            .unwrap()
+            .title,
+        "cup"
+    );
+    assert_eq!(
+        f.cached.list_products(filter(10)).await.unwrap().items[0].title,
+        "cup"
+    );
+}
+
+#[tokio::test]
+async fn a_write_through_the_cache_is_visible_at_once() {
+    let f = cached_fixture(100).await;
+    let mug = simple_product(&f.inner, "mug").await;
+    assert_eq!(f.cached.product(mug.id, false).await.unwrap().title, "mug");
+    assert_eq!(
+        f.cached
+            .list_products(filter(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    f.cached
+        .update_product(mug.id, retitle("cup"))
+        .await
+        .unwrap();
+    assert_eq!(f.cached.product(mug.id, false).await.unwrap().title, "cup");
+
+    let variant_id = mug.variants[0].id;
+    f.cached.set_price(variant_id, usd(1234)).await.unwrap();
+    let read = f.cached.product(mug.id, false).await.unwrap();
+    assert_eq!(read.variants[0].price_in(Currency::Usd), Some(usd(1234)));
+
+    f.cached
+        .create_product(product("bowl", vec![variant("BOWL")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.cached
+            .list_products(filter(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+
+    f.cached.archive_product(mug.id).await.unwrap();
+    assert!(matches!(
+        f.cached.product(mug.id, false).await,
+        Err(CatalogError::ProductNotFound(_))
+    ));
+    assert_eq!(
+        f.cached
+            .list_products(filter(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn errors_are_not_cached() {
+    let f = cached_fixture(100).await;
+    assert!(matches!(
+        f.cached.product_by_handle(&handle("mug"), false).await,
+        Err(CatalogError::ProductHandleNotFound(_))
+    ));
+    // Created on another node: found at once, as the miss was not remembered.
+    simple_product(&f.inner, "mug").await;
+    assert!(f
+        .cached
+        .product_by_handle(&handle("mug"), false)
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn offers_are_never_cached() {
+    let f = cached_fixture(100).await;
+    let mug = simple_product(&f.inner, "mug").await;
+    let first = f.cached.offers(&[sku("MUG")], Currency::Usd).await.unwrap();
+    assert_eq!(first[0].unit_price, Some(usd(1000)));
+
+    f.inner
+        .set_price(mug.variants[0].id, usd(1500))
+        .await
+        .unwrap();
+    let second = f.cached.offers(&[sku("MUG")], Currency::Usd).await.unwrap();
+    assert_eq!(second[0].unit_price, Some(usd(1500)));
+    f.inner.archive_product(mug.id).await.unwrap();
+    let third = f.cached.offers(&[sku("MUG")], Currency::Usd).await.unwrap();
+    assert!(!third[0].purchasable);
+}
+
+#[tokio::test]
+async fn the_cache_holds_at_most_max_entries_answers() {
+    let f = cached_fixture(3).await;
+    let mut ids = Vec::new();
+    for slug in ["a", "b", "c", "d", "e"] {
+        ids.push(simple_product(&f.inner, slug).await.id);
+    }
+    for id in &ids {
+        f.cached.product(*id, false).await.unwrap();
+        assert!(f.cached.len() <= 3, "{}", f.cached.len());
+    }
+    for limit in 1..=5 {
+        f.cached.list_products(filter(limit)).await.unwrap();
+        assert!(f.cached.len() <= 3, "{}", f.cached.len());
+    }
+    assert!(!f.cached.is_empty());
+}
+
+#[tokio::test]
+async fn a_zero_ttl_disables_the_cache() {
+    let f = fixture().await;
+    let inner = Arc::new(f.catalog);
+    let config = CacheConfig {
+        ttl: Duration::ZERO,
+        max_entries: 100,
+    };
+    let cached = CachedCatalog::new(inner.clone(), Arc::new(f.clock.clone()), config);
+    let mug = simple_product(&inner, "mug").await;
+    assert_eq!(cached.product(mug.id, false).await.unwrap().title, "mug");
+    inner.update_product(mug.id, retitle("cup")).await.unwrap();
+    assert_eq!(cached.product(mug.id, false).await.unwrap().title, "cup");
+    assert!(cached.is_empty());
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kassa_api::{ApiConfig, AppState, Readiness, RouteTable, Services};
 use kassa_cart::{CartLimits, CartService, Carts};
-use kassa_catalog::{store::CatalogStore, Catalog, CatalogService};
+use kassa_catalog::{store::CatalogStore, CachedCatalog, Catalog, CatalogService};
 use kassa_db::{Backend, Db, PoolSettings};
 use kassa_idempotency::{
     store::IdempotencyStore, Idempotency, IdempotencyService, PURGE_BATCH_MAX,
@@ -145,7 +145,13 @@ impl Districts {
             clock.clone(),
             identity_config,
         ));
-        let catalog: Arc<dyn CatalogService> = Arc::new(Catalog::new(catalog_store, clock.clone()));
+        // Public reads are cached for `catalog.cache_ttl_ms`; offers (what the cart and checkout
+        // price with) pass through to the store.
+        let catalog: Arc<dyn CatalogService> = Arc::new(CachedCatalog::new(
+            Arc::new(Catalog::new(catalog_store, clock.clone())),
+            clock.clone(),
+            settings.catalog.cache_config(),
+        ));
         let limits = CartLimits {
             lines_max: settings.cart.lines_max,
         };

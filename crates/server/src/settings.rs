@@ -36,6 +36,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
     pub identity: IdentitySettings,
+    pub catalog: CatalogSettings,
     pub cart: CartSettings,
     pub idempotency: IdempotencySettings,
     pub inventory: InventorySettings,
@@ -345,6 +346,44 @@ impl IdempotencySettings {
     }
 }
 
+/// The longest `catalog.cache_ttl_ms` may be: how stale a public catalog read may get.
+const CATALOG_CACHE_TTL_MAX_MS: u64 = 60_000;
+
+/// The read cache in front of the public catalog (`[catalog]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// How long a public catalog read may be served from memory; 0 disables the cache.
+    pub cache_ttl_ms: u64,
+    /// Most answers the cache holds at once.
+    pub cache_entries_max: usize,
+}
+
+impl CatalogSettings {
+    pub fn cache_config(&self) -> kassa_catalog::CacheConfig {
+        kassa_catalog::CacheConfig {
+            ttl: Duration::from_millis(self.cache_ttl_ms),
+            max_entries: self.cache_entries_max,
+        }
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if self.cache_ttl_ms > CATALOG_CACHE_TTL_MAX_MS {
+            return Err(SettingsError(format!(
+                "setting catalog.cache_ttl_ms: must be from 0 to {CATALOG_CACHE_TTL_MAX_MS}, got {}",
+                self.cache_ttl_ms
+            )));
+        }
+        if self.cache_ttl_ms > 0 && self.cache_entries_max == 0 {
+            return Err(SettingsError(
+                "setting catalog.cache_entries_max: must be at least 1 while the cache is on"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Stock reservations (`[inventory]`).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -539,6 +578,7 @@ impl Settings {
             }
         }
         self.idempotency.validate(self.http.request_timeout_ms)?;
+        self.catalog.validate()?;
         self.inventory.validate()?;
         self.validate_checkout()?;
         self.identity.validate()
@@ -778,6 +818,38 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("cart.lines_max"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_catalog_cache_defaults_to_one_second_and_refuses_a_longer_ttl_than_a_minute() {
+        let s = Settings::load(&no_dir(), "local", vars(&[])).unwrap();
+        assert_eq!(
+            s.catalog.cache_config(),
+            kassa_catalog::CacheConfig::default()
+        );
+        let off = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[("KASSA__CATALOG__CACHE_TTL_MS", "0")]),
+        );
+        assert_eq!(off.unwrap().catalog.cache_ttl_ms, 0);
+        for (var, value, key) in [
+            (
+                "KASSA__CATALOG__CACHE_TTL_MS",
+                "60001",
+                "catalog.cache_ttl_ms",
+            ),
+            (
+                "KASSA__CATALOG__CACHE_ENTRIES_MAX",
+                "0",
+                "catalog.cache_entries_max",
+            ),
+        ] {
+            let err = Settings::load(&no_dir(), "local", vars(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
         }
     }
 
