@@ -469,3 +469,16 @@ mod tests {
         assert_eq!(response.headers()[&IDEMPOTENT_REPLAYED_HEADER], "true");
     }
 }
+
+/// The `Idempotency-Key` request header as the OpenAPI document describes it: every route opted
+/// in with `Routes::post_idempotent` lists it once with `params(IdempotencyKeyHeader)` instead of
+/// repeating its wording.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its OpenAPI description is used; the middleware reads the header
+pub struct IdempotencyKeyHeader {
+    /// Required: 1 to 255 printable ASCII characters naming this request; a retry with the same
+    /// key and body answers the first answer again.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: String,
+}

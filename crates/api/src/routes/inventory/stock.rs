@@ -8,6 +8,7 @@ use super::dto::{AdjustmentDto, AdjustmentResultDto, NewAdjustmentDto, StockDto,
 use super::parse_sku;
 use crate::auth::{CatalogRead, Staff, StockWrite};
 use crate::extract::{Json, Path};
+use crate::idempotency::IdempotencyKeyHeader;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -80,9 +81,7 @@ pub async fn set_stock(
     post, path = "/v1/admin/inventory/{sku}/adjustments", tag = "inventory (staff)",
     params(
         ("sku" = String, Path, description = "A SKU, e.g. `TEE-AURORA-M`."),
-        ("Idempotency-Key" = String, Header, description = "Required: 1 to 255 printable \
-            ASCII characters naming this request; a retry with the same key and body answers \
-            the first answer again."),
+        IdempotencyKeyHeader,
     ),
     security(("staff_token" = [])),
     request_body = NewAdjustmentDto,

@@ -12,6 +12,7 @@ use super::dto::{CheckoutDto, CheckoutInputDto, OrderDto, OrderList};
 use super::{order_cursor, order_problem, ORDER_TOKEN_HEADER};
 use crate::auth::{Customer, MaybeCustomer};
 use crate::extract::{Json, Path, Query};
+use crate::idempotency::IdempotencyKeyHeader;
 use crate::page::PageQuery;
 use crate::problem::{ApiError, FieldError, Problem};
 use crate::routes::carts::{CartCaller, CartPath};
@@ -27,9 +28,7 @@ use crate::state::AppState;
         ("cart_id" = String, Path, description = "A `cart_…` id."),
         ("Cart-Token" = Option<String>, Header, description = "The token `POST /v1/carts` \
             answered; for anonymous carts, without an `Authorization` header."),
-        ("Idempotency-Key" = String, Header, description = "Required: 1 to 255 printable \
-            ASCII characters naming this request; a retry with the same key and body answers \
-            the first answer again."),
+        IdempotencyKeyHeader,
     ),
     security((), ("customer_token" = [])),
     request_body = CheckoutInputDto,

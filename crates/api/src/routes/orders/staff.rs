@@ -17,6 +17,7 @@ use super::dto::{
 use super::order_cursor;
 use crate::auth::{OrdersRead, OrdersWrite, RefundsIssue, Staff};
 use crate::extract::{Json, Path, Query};
+use crate::idempotency::IdempotencyKeyHeader;
 use crate::page::PageQuery;
 use crate::problem::{ApiError, FieldError, Problem, REFUND_CAP_EXCEEDED};
 use crate::state::AppState;
@@ -155,9 +156,7 @@ pub async fn admin_get_order(
     post, path = "/v1/admin/orders/{order_id}/fulfilments", tag = "orders (staff)",
     params(
         ("order_id" = String, Path, description = "An `ord_…` id."),
-        ("Idempotency-Key" = String, Header, description = "Required: 1 to 255 printable \
-            ASCII characters naming this request; a retry with the same key and body answers \
-            the first answer again."),
+        IdempotencyKeyHeader,
     ),
     security(("staff_token" = [])),
     request_body = NewFulfilmentDto,
@@ -202,9 +201,7 @@ pub async fn fulfil_order(
     post, path = "/v1/admin/orders/{order_id}/capture", tag = "orders (staff)",
     params(
         ("order_id" = String, Path, description = "An `ord_…` id."),
-        ("Idempotency-Key" = String, Header, description = "Required: 1 to 255 printable \
-            ASCII characters naming this request; a retry with the same key and body answers \
-            the first answer again."),
+        IdempotencyKeyHeader,
     ),
     security(("staff_token" = [])),
     responses(
@@ -238,9 +235,7 @@ pub async fn capture_order(
     post, path = "/v1/admin/orders/{order_id}/cancel", tag = "orders (staff)",
     params(
         ("order_id" = String, Path, description = "An `ord_…` id."),
-        ("Idempotency-Key" = String, Header, description = "Required: 1 to 255 printable \
-            ASCII characters naming this request; a retry with the same key and body answers \
-            the first answer again."),
+        IdempotencyKeyHeader,
     ),
     security(("staff_token" = [])),
     responses(
@@ -300,9 +295,7 @@ pub async fn mark_order_delivered(
     post, path = "/v1/admin/orders/{order_id}/refunds", tag = "orders (staff)",
     params(
         ("order_id" = String, Path, description = "An `ord_…` id."),
-        ("Idempotency-Key" = String, Header, description = "Required: 1 to 255 printable \
-            ASCII characters naming this request; a retry with the same key and body answers \
-            the first answer again."),
+        IdempotencyKeyHeader,
     ),
     security(("staff_token" = [])),
     request_body = NewRefundDto,
