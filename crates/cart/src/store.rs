@@ -14,12 +14,13 @@ mod write;
 
 use std::collections::HashMap;
 
+use kassa_db::Conn;
 use kassa_db::{row, Db, DbError, Dialect, Sql};
 use kassa_kernel::ids::{CartId, CustomerId, ShippingOptionId};
 use kassa_kernel::rounding::Rate;
 use kassa_kernel::{CountryCode, Currency, Email, Money, Quantity, Sku, Timestamp};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use crate::migrations::MIGRATIONS;
 
@@ -83,7 +84,7 @@ impl CartStore {
     /// The cart's own row, for checks that need no lines (its currency and who may use it).
     pub(crate) async fn cart(&self, id: CartId) -> Result<Option<(Cart, CartOwnership)>, DbError> {
         let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -108,14 +109,14 @@ impl CartStore {
     async fn snapshot(&self, key: CartKey) -> Result<Option<CartSnapshot>, DbError> {
         let mut tx = self.db.reader().begin().await?;
         if self.db.dialect() == Dialect::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            kassa_db::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .execute(&mut *tx)
                 .await?;
         }
         let row = match key {
             CartKey::Id(id) => {
                 let sql = format!("SELECT {CART_COLUMNS} FROM carts WHERE id = $1");
-                sqlx::query(&sql)
+                kassa_db::query(&sql)
                     .bind(id.to_string())
                     .fetch_optional(&mut *tx)
                     .await?
@@ -124,7 +125,7 @@ impl CartStore {
                 let sql = format!(
                     "SELECT {CART_COLUMNS} FROM carts WHERE customer_id = $1 AND status = $2"
                 );
-                sqlx::query(&sql)
+                kassa_db::query(&sql)
                     .bind(customer.to_string())
                     .bind(CartStatus::Open.as_str())
                     .fetch_optional(&mut *tx)
@@ -192,7 +193,7 @@ impl CartStore {
 
     /// Every tax rate, by country code.
     pub async fn tax_rates(&self) -> Result<Vec<TaxRate>, DbError> {
-        let rows = sqlx::query(
+        let rows = kassa_db::query(
             "SELECT country, rate_ppm, updated_at_ms FROM cart_tax_rates ORDER BY country",
         )
         .fetch_all(self.db.reader())
@@ -201,8 +202,8 @@ impl CartStore {
     }
 }
 
-async fn lines(conn: &mut AnyConnection, cart: CartId) -> Result<Vec<CartLine>, DbError> {
-    let rows = sqlx::query(
+async fn lines(conn: &mut Conn, cart: CartId) -> Result<Vec<CartLine>, DbError> {
+    let rows = kassa_db::query(
         "SELECT id, sku, quantity, created_at_ms FROM cart_lines WHERE cart_id = $1 \
          ORDER BY created_at_ms, id",
     )
@@ -212,11 +213,8 @@ async fn lines(conn: &mut AnyConnection, cart: CartId) -> Result<Vec<CartLine>, 
     rows.iter().map(line_from_row).collect()
 }
 
-async fn tax_rate(
-    conn: &mut AnyConnection,
-    country: CountryCode,
-) -> Result<Option<TaxRate>, DbError> {
-    let row = sqlx::query(
+async fn tax_rate(conn: &mut Conn, country: CountryCode) -> Result<Option<TaxRate>, DbError> {
+    let row = kassa_db::query(
         "SELECT country, rate_ppm, updated_at_ms FROM cart_tax_rates WHERE country = $1",
     )
     .bind(country.as_str())
@@ -226,7 +224,7 @@ async fn tax_rate(
 }
 
 async fn shipping_option(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: ShippingOptionId,
 ) -> Result<Option<ShippingOption>, DbError> {
     let mut sql = Sql::new(OPTION_SELECT);
@@ -237,7 +235,7 @@ async fn shipping_option(
 /// The options `sql` selects (from [`OPTION_SELECT`]), with their countries and tiers: three
 /// queries however many options there are.
 async fn shipping_options(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     mut sql: Sql<'_>,
 ) -> Result<Vec<ShippingOption>, DbError> {
     let rows = sql.build()?.fetch_all(&mut *conn).await?;

@@ -49,9 +49,10 @@ impl CatalogStore {
 
     /// Every category, ordered by handle.
     pub async fn categories(&self) -> Result<Vec<Category>, DbError> {
-        let rows = sqlx::query("SELECT id, handle, name FROM catalog_categories ORDER BY handle")
-            .fetch_all(self.db.reader())
-            .await?;
+        let rows =
+            kassa_db::query("SELECT id, handle, name FROM catalog_categories ORDER BY handle")
+                .fetch_all(self.db.reader())
+                .await?;
         rows.iter().map(category_from_row).collect()
     }
 
@@ -88,7 +89,7 @@ impl CatalogStore {
             sql.push(" AND p.status = 'active'");
         }
         let mut conn = self.db.reader().acquire().await?;
-        let rows = sql.build()?.fetch_all(&mut *conn).await?;
+        let rows = sql.build()?.fetch_all(&mut conn).await?;
         let products = load::products(&mut conn, &rows, include_archived).await?;
         Ok(products.into_iter().next())
     }
@@ -102,7 +103,7 @@ impl CatalogStore {
         sql.push(" ORDER BY p.id LIMIT ")
             .bind(i64::from(filter.limit) + 1);
         let mut conn = self.db.reader().acquire().await?;
-        let mut rows = sql.build()?.fetch_all(&mut *conn).await?;
+        let mut rows = sql.build()?.fetch_all(&mut conn).await?;
         let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
         let more = rows.len() > limit;
         rows.truncate(limit);

@@ -1,12 +1,11 @@
 //! A small builder for dynamic statements (filters, optional clauses) that numbers `$n`
 //! markers itself. sqlx's own builder over `Any` emits `?`, which PostgreSQL rejects, while `$n`
-//! works on both backends (sqlx's SQLite driver binds `$n` by number).
+//! works on both backends (kassa-db binds SQLite's `$n` by number).
 
 use sqlx::any::{Any, AnyArguments};
-use sqlx::query::Query;
 use sqlx::{Arguments, Encode, Type};
 
-use crate::DbError;
+use crate::{DbError, Query};
 
 /// SQL text with its bound values, built in order.
 #[derive(Default)]
@@ -51,12 +50,12 @@ impl<'q> Sql<'q> {
 
     /// The finished query, ready to execute or fetch. The bound values move into the query;
     /// build once.
-    pub fn build(&'q mut self) -> Result<Query<'q, Any, AnyArguments<'q>>, DbError> {
+    pub fn build(&'q mut self) -> Result<Query<'q>, DbError> {
         if let Some(err) = &self.error {
             return Err(DbError::Setup(format!("could not bind a value: {err}")));
         }
         let args = std::mem::take(&mut self.args);
-        Ok(sqlx::query_with(&self.text, args))
+        Ok(Query::with_arguments(&self.text, args))
     }
 }
 

@@ -11,15 +11,19 @@
 //! ([`Db::reader`]). That keeps writers from fighting over the lock (`SQLITE_BUSY`), and lets
 //! the writer *group-commit*: transactions that arrive together run one after another as
 //! savepoints inside one outer transaction, which commits once — one fsync for the batch — and
-//! each [`Tx::commit`] returns only after that commit. On PostgreSQL reads and writes share one
-//! pool and each transaction commits on its own. Stores see none of this: they use [`Tx`]
-//! alike on both backends.
+//! each [`Tx::commit`] returns only after that commit. SQLite statements run on the calling
+//! thread (`lite.rs`), never handed to a connection thread and back. On PostgreSQL reads and
+//! writes share one pool and each transaction commits on its own, through sqlx. Stores see none
+//! of this: they run [`query`]s on a [`Conn`] ([`Tx`] dereferences to one) and read sqlx
+//! `AnyRow`s alike on both backends.
 //!
-//! Read first: [`Db`], [`Tx`], [`Backend`], [`Migration`], [`Sql`], [`DbError`]; group commit is
-//! explained in `writer.rs`.
+//! Read first: [`Db`], [`Tx`], [`query`], [`Conn`], [`Backend`], [`Migration`], [`Sql`],
+//! [`DbError`]; group commit is explained in `writer.rs`.
 
 mod builder;
 mod error;
+mod exec;
+mod lite;
 mod migrate;
 mod pool;
 pub mod row;
@@ -28,6 +32,7 @@ mod writer;
 
 pub use builder::Sql;
 pub use error::DbError;
+pub use exec::{query, query_scalar, Conn, Query, QueryScalar, Reader, Target};
 pub use migrate::Migration;
 pub use pool::{Backend, Db, Dialect, PoolSettings};
 pub use tx::{Tx, WriteStats};

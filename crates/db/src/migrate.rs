@@ -33,16 +33,15 @@ impl Db {
         // Through a write transaction like every other write: on SQLite that keeps it out of
         // the middle of another transaction's savepoint.
         let mut tx = self.begin().await?;
-        sqlx::raw_sql(BOOKKEEPING).execute(&mut *tx).await?;
+        tx.execute_batch(BOOKKEEPING).await?;
         tx.commit().await?;
         for migration in migrations {
             let mut tx = self.begin().await?;
             if self.dialect() == Dialect::Postgres {
-                sqlx::raw_sql("LOCK TABLE kassa_migrations IN EXCLUSIVE MODE")
-                    .execute(&mut *tx)
+                tx.execute_batch("LOCK TABLE kassa_migrations IN EXCLUSIVE MODE")
                     .await?;
             }
-            let applied = sqlx::query(
+            let applied = crate::query(
                 "SELECT name FROM kassa_migrations WHERE district = $1 AND version = $2",
             )
             .bind(self.district())
@@ -65,8 +64,8 @@ impl Db {
                 Dialect::Sqlite => migration.sqlite,
                 Dialect::Postgres => migration.postgres,
             };
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query(
+            tx.execute_batch(sql).await?;
+            crate::query(
                 "INSERT INTO kassa_migrations (district, version, name, applied_at_ms) \
                  VALUES ($1, $2, $3, $4)",
             )

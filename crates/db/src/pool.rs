@@ -6,8 +6,10 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+use sqlx::{AnyPool, Row};
 
+use crate::exec::{Conn, Link, Reader};
+use crate::lite::{LiteConn, LitePool, Mode, Output};
 use crate::tx::{WriteCounters, WriteStats};
 use crate::writer::{ReadBarrier, SqliteWriter};
 use crate::{DbError, Tx};
@@ -97,7 +99,7 @@ struct Inner {
     district: &'static str,
     dialect: Dialect,
     /// Read-only connections on SQLite; the one pool on PostgreSQL.
-    reader: AnyPool,
+    reader: Reader,
     writes: Writes,
     /// Shared with every transaction, which counts its own commit.
     counters: Arc<WriteCounters>,
@@ -131,7 +133,7 @@ impl Db {
                 Inner {
                     district,
                     dialect: Dialect::Postgres,
-                    reader: pool.clone(),
+                    reader: Reader::pooled(pool.clone()),
                     writes: Writes::Pooled(pool),
                     counters: Arc::default(),
                 }
@@ -152,7 +154,7 @@ impl Db {
 
     /// The pool for reads. On SQLite its connections are read-only (`query_only`), so a write
     /// sent here by mistake fails loudly instead of contending with the writer.
-    pub fn reader(&self) -> &AnyPool {
+    pub fn reader(&self) -> &Reader {
         &self.inner.reader
     }
 
@@ -163,11 +165,14 @@ impl Db {
     /// [`PoolSettings::write_queue_max`] of them it fails at once with [`DbError::Overloaded`].
     pub async fn begin(&self) -> Result<Tx, DbError> {
         match &self.inner.writes {
-            Writes::Pooled(pool) => Ok(Tx::pooled(
-                pool.begin().await?,
-                Arc::clone(&self.inner.counters),
+            Writes::Pooled(pool) => Ok(Tx::write(
+                Conn::new(Link::PooledTx(pool.begin().await?)),
+                Some(Arc::clone(&self.inner.counters)),
             )),
-            Writes::Grouped(writer) => Ok(Tx::grouped(writer.begin().await?)),
+            Writes::Grouped(writer) => Ok(Tx::write(
+                Conn::new(Link::Write(writer.begin().await?)),
+                None,
+            )),
         }
     }
 
@@ -228,7 +233,6 @@ async fn open_sqlite(
         ))
     })?;
     let path = data_dir.join(format!("{district}.db"));
-    let url = format!("sqlite://{}?mode=rwc", path.display());
     let busy_ms = settings.sqlite_busy_timeout.as_millis();
 
     // The writer opens first, so the file exists and is in WAL mode before readers arrive. It
@@ -238,9 +242,8 @@ async fn open_sqlite(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
          PRAGMA busy_timeout = {busy_ms};"
     );
-    let mut writer = AnyConnection::connect_with(&connect_options(&url)?).await?;
-    writer.execute(sqlx::raw_sql(&writer_pragmas)).await?;
-    check_sqlite(&mut writer).await?;
+    let writer = LiteConn::open(&path, true, &writer_pragmas)?;
+    check_sqlite(&writer)?;
     let counters = Arc::<WriteCounters>::default();
     let barrier = Arc::<ReadBarrier>::default();
     let writer = SqliteWriter::new(
@@ -250,55 +253,41 @@ async fn open_sqlite(
         Arc::clone(&barrier),
     );
 
+    // Every reader connection handed out, new or idle, first waits at the barrier (writer.rs):
+    // a reader must never run ahead of a batch that a dropped write transaction saw into.
     let reader_pragmas = format!(
         "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; PRAGMA query_only = ON;"
     );
-    // Every reader connection handed out, new or idle, first waits at the barrier (writer.rs):
-    // a reader must never run ahead of a batch that a dropped write transaction saw into.
-    let bound = settings.acquire_timeout;
-    let after_barrier = Arc::clone(&barrier);
-    let reader = pool_options(settings, settings.max_connections)
-        .after_connect(move |conn, _| {
-            let pragmas = reader_pragmas.clone();
-            let barrier = Arc::clone(&after_barrier);
-            Box::pin(async move {
-                conn.execute(sqlx::raw_sql(&pragmas)).await?;
-                barrier.wait(bound).await;
-                Ok(())
-            })
-        })
-        .before_acquire(move |_, _| {
-            let barrier = Arc::clone(&barrier);
-            Box::pin(async move {
-                barrier.wait(bound).await;
-                Ok(true)
-            })
-        })
-        .connect_with(connect_options(&url)?)
-        .await?;
+    let reader = LitePool::new(
+        path,
+        reader_pragmas,
+        settings.max_connections,
+        settings.acquire_timeout,
+        barrier,
+    );
     Ok(Inner {
         district,
         dialect: Dialect::Sqlite,
-        reader,
+        reader: Reader::lite(Arc::new(reader)),
         writes: Writes::Grouped(writer),
         counters,
     })
 }
 
 /// Refuses to start unless the durability and integrity settings really took effect.
-async fn check_sqlite(conn: &mut AnyConnection) -> Result<(), DbError> {
-    let mode: String = sqlx::query("PRAGMA journal_mode")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    let synchronous: i64 = sqlx::query("PRAGMA synchronous")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
-    let foreign_keys: i64 = sqlx::query("PRAGMA foreign_keys")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+fn check_sqlite(conn: &LiteConn) -> Result<(), DbError> {
+    let pragma = |sql: &str| -> Result<sqlx::any::AnyRow, DbError> {
+        match conn.run(sql, sqlx::any::AnyArguments::default(), Mode::First)? {
+            Output::Rows(rows) => rows
+                .into_iter()
+                .next()
+                .ok_or_else(|| DbError::Setup(format!("{sql} returned nothing"))),
+            Output::Done(_) => Err(DbError::Setup(format!("{sql} returned nothing"))),
+        }
+    };
+    let mode: String = pragma("PRAGMA journal_mode")?.try_get(0)?;
+    let synchronous: i64 = pragma("PRAGMA synchronous")?.try_get(0)?;
+    let foreign_keys: i64 = pragma("PRAGMA foreign_keys")?.try_get(0)?;
     // synchronous: 2 = FULL.
     if !mode.eq_ignore_ascii_case("wal") || synchronous != 2 || foreign_keys != 1 {
         return Err(DbError::Setup(format!(

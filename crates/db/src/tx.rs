@@ -9,38 +9,30 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sqlx::{Any, AnyConnection};
+use crate::exec::{Conn, Link};
 
-use crate::writer::Command;
-
-/// One write transaction: one per service call, short, never held across a network call.
+/// One transaction: one per service call, short, never held across a network call.
 ///
-/// Dereferences to the connection, so `&mut *tx` is an executor. Dropping it without
+/// Dereferences to its [`Conn`], so `&mut *tx` is where statements run. Dropping it without
 /// [`Tx::commit`] rolls back everything it wrote, and nothing else.
+#[derive(Debug)]
 pub struct Tx {
-    kind: Kind,
-}
-
-enum Kind {
-    /// PostgreSQL: a database transaction on a pooled connection, committed on its own.
-    Pooled {
-        tx: sqlx::Transaction<'static, Any>,
-        counters: Arc<WriteCounters>,
-    },
-    /// SQLite: a savepoint inside the writer's current batch; holds the writer until it ends.
-    Grouped(Command),
+    conn: Conn,
+    /// Write transactions on PostgreSQL count their own commit; SQLite's writer counts batches.
+    counters: Option<Arc<WriteCounters>>,
 }
 
 impl Tx {
-    pub(crate) fn pooled(tx: sqlx::Transaction<'static, Any>, counters: Arc<WriteCounters>) -> Tx {
-        Tx {
-            kind: Kind::Pooled { tx, counters },
-        }
+    /// A PostgreSQL write transaction, or a SQLite write command.
+    pub(crate) fn write(conn: Conn, counters: Option<Arc<WriteCounters>>) -> Tx {
+        Tx { conn, counters }
     }
 
-    pub(crate) fn grouped(command: Command) -> Tx {
+    /// A read transaction on the readers.
+    pub(crate) fn read(conn: Conn) -> Tx {
         Tx {
-            kind: Kind::Grouped(command),
+            conn,
+            counters: None,
         }
     }
 
@@ -48,43 +40,43 @@ impl Tx {
     /// `COMMIT` of the batch this transaction joined has succeeded. An error means the writes
     /// were not acknowledged — on SQLite the whole batch failed, and every member gets an error.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.kind {
-            Kind::Pooled { tx, counters } => {
+        match self.conn.link {
+            Link::PooledTx(tx) => {
                 tx.commit().await?;
-                counters.record_commit(1);
+                if let Some(counters) = self.counters {
+                    counters.record_commit(1);
+                }
                 Ok(())
             }
-            Kind::Grouped(command) => command.commit().await,
+            Link::Write(command) => command.commit().await,
+            Link::Read(read) => read.conn()?.batch("COMMIT"),
+            Link::Pooled(_) => Ok(()),
         }
     }
 
     /// Undoes this transaction's writes. On SQLite only this transaction's: the batch it would
     /// have joined is untouched.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self.kind {
-            Kind::Pooled { tx, .. } => tx.rollback().await,
-            Kind::Grouped(command) => command.rollback().await,
+        match self.conn.link {
+            Link::PooledTx(tx) => tx.rollback().await,
+            Link::Write(command) => command.rollback().await,
+            Link::Read(read) => read.conn()?.batch("ROLLBACK"),
+            Link::Pooled(_) => Ok(()),
         }
     }
 }
 
 impl Deref for Tx {
-    type Target = AnyConnection;
+    type Target = Conn;
 
-    fn deref(&self) -> &AnyConnection {
-        match &self.kind {
-            Kind::Pooled { tx, .. } => tx,
-            Kind::Grouped(command) => command,
-        }
+    fn deref(&self) -> &Conn {
+        &self.conn
     }
 }
 
 impl DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        match &mut self.kind {
-            Kind::Pooled { tx, .. } => tx,
-            Kind::Grouped(command) => command,
-        }
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 }
 

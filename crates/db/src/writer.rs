@@ -31,23 +31,22 @@
 //! as before, whatever a write transaction saw is visible to its caller's next read — the
 //! "insert, conflict, end, read the winner" pattern of the stores depends on it.
 //!
-//! Every change of the writer's state (`BEGIN`, `SAVEPOINT`, `RELEASE`, `COMMIT`, …) runs in a
-//! task of its own, so a caller cancelled halfway (a request timing out) cannot leave a
-//! statement executed that the state does not record. A `Tx` dropped without commit cannot
+//! Every change of the writer's state (`BEGIN`, `SAVEPOINT`, `RELEASE`, `COMMIT`, …) is a
+//! synchronous call on the writer's connection (`lite.rs`), made together with the state change
+//! that records it, so a caller cancelled while waiting (a request timing out) cannot leave a
+//! statement executed that the state does not record. The `COMMIT`'s fsync blocks the thread
+//! that runs it; there is one per batch, and the writer is held throughout anyway. A `Tx` dropped without commit cannot
 //! await its `ROLLBACK TO`; it leaves `savepoint_open` set, and whoever takes the writer next
 //! rolls the savepoint back before doing anything else.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::AnyQueryResult;
-use sqlx::{AnyConnection, Executor};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
+use crate::lite::LiteConn;
 use crate::tx::WriteCounters;
 use crate::{DbError, PoolSettings};
 
@@ -91,7 +90,7 @@ pub(crate) struct SqliteWriter {
 
 /// Everything that changes only while the writer is held.
 struct WriterState {
-    conn: AnyConnection,
+    conn: LiteConn,
     /// An outer `BEGIN IMMEDIATE` is open on `conn`. Invariant: `batch.is_some()` implies it.
     outer_open: bool,
     /// A command's savepoint is open. Seen by someone taking the writer, it means the command
@@ -117,7 +116,7 @@ struct GroupCommitFailed(#[source] Arc<sqlx::Error>);
 
 impl SqliteWriter {
     pub(crate) fn new(
-        conn: AnyConnection,
+        conn: LiteConn,
         settings: &PoolSettings,
         counters: Arc<WriteCounters>,
         barrier: Arc<ReadBarrier>,
@@ -150,13 +149,13 @@ impl SqliteWriter {
             ticket.served = true;
             guard
         };
-        Ok(detached(command::start(guard, Arc::clone(self))).await??)
+        Ok(command::start(guard, Arc::clone(self))?)
     }
 
     /// Runs `SELECT 1` on the writer between two commands: the readiness probe.
     pub(crate) async fn ping(&self) -> Result<(), DbError> {
-        let mut guard = self.acquire().await?;
-        execute(&mut guard.conn, "SELECT 1").await?;
+        let guard = self.acquire().await?;
+        guard.conn.batch("SELECT 1")?;
         Ok(())
     }
 
@@ -164,8 +163,8 @@ impl SqliteWriter {
     /// refuses new commands. The connection itself closes when the last handle is dropped.
     pub(crate) async fn close(&self) {
         let mut guard = Arc::clone(&self.state).lock_owned().await;
-        guard.settle(&self.counters).await;
-        guard.end_outer(&self.counters).await;
+        guard.settle(&self.counters);
+        guard.end_outer(&self.counters);
         guard.closed = true;
     }
 
@@ -199,8 +198,7 @@ impl SqliteWriter {
         tokio::select! {
             result = outcome_of(&mut watching) => result,
             guard = Arc::clone(&self.state).lock_owned() => {
-                let counters = Arc::clone(&self.counters);
-                detached(commit_late(guard, outcome.clone(), counters)).await?;
+                commit_late(guard, &outcome, &self.counters);
                 outcome_of(&mut outcome).await
             }
         }
@@ -211,8 +209,8 @@ impl SqliteWriter {
     /// batch, or continuing it if others are waiting by now.
     async fn tidy(self: Arc<Self>) {
         let mut guard = Arc::clone(&self.state).lock_owned().await;
-        guard.settle(&self.counters).await;
-        guard.after_command(&self).await;
+        guard.settle(&self.counters);
+        guard.after_command(&self);
     }
 }
 
@@ -230,28 +228,28 @@ impl WriterState {
     /// Rolls back an abandoned command's savepoint, if one is open, then commits the batch at
     /// once: the command may have seen its batch-mates' writes (a conflict), and its caller,
     /// now reading through the readers, is waiting for them at the [`ReadBarrier`].
-    async fn settle(&mut self, counters: &WriteCounters) {
+    fn settle(&mut self, counters: &WriteCounters) {
         if !self.savepoint_open {
             return;
         }
-        match self.roll_back_savepoint().await {
-            Ok(()) => self.end_outer_if_batch(counters).await,
+        match self.roll_back_savepoint() {
+            Ok(()) => self.end_outer_if_batch(counters),
             Err(err) => {
-                self.abort(err).await;
+                self.abort(err);
             }
         }
     }
 
     /// Commits the batch now if it has members, leaving an empty outer transaction open.
-    async fn end_outer_if_batch(&mut self, counters: &WriteCounters) {
+    fn end_outer_if_batch(&mut self, counters: &WriteCounters) {
         if self.batch.is_some() {
-            self.end_outer(counters).await;
+            self.end_outer(counters);
         }
     }
 
-    async fn roll_back_savepoint(&mut self) -> Result<(), sqlx::Error> {
-        execute(&mut self.conn, ROLLBACK_TO).await?;
-        execute(&mut self.conn, RELEASE).await?;
+    fn roll_back_savepoint(&mut self) -> Result<(), sqlx::Error> {
+        self.conn.batch(ROLLBACK_TO)?;
+        self.conn.batch(RELEASE)?;
         self.savepoint_open = false;
         Ok(())
     }
@@ -268,26 +266,26 @@ impl WriterState {
 
     /// After a command ended: leave the outer transaction open for the next command if one is
     /// waiting and the batch has room, otherwise end it now.
-    async fn after_command(&mut self, writer: &SqliteWriter) {
+    fn after_command(&mut self, writer: &SqliteWriter) {
         let members = self.batch.as_ref().map_or(0, |batch| batch.members);
         if members >= writer.batch_max || writer.nobody_waiting() {
-            self.end_outer(&writer.counters).await;
+            self.end_outer(&writer.counters);
         }
     }
 
     /// Commits the batch, or rolls back an outer transaction that has no member (every
     /// command in it rolled back). Only called with no savepoint open.
-    async fn end_outer(&mut self, counters: &WriteCounters) {
+    fn end_outer(&mut self, counters: &WriteCounters) {
         let Some(batch) = self.batch.take() else {
             if self.outer_open {
-                if let Err(err) = execute(&mut self.conn, "ROLLBACK").await {
-                    self.abort(err).await;
+                if let Err(err) = self.conn.batch("ROLLBACK") {
+                    self.abort(err);
                 }
                 self.outer_open = false;
             }
             return;
         };
-        match execute(&mut self.conn, "COMMIT").await {
+        match self.conn.batch("COMMIT") {
             Ok(_) => {
                 self.outer_open = false;
                 counters.record_commit(batch.members);
@@ -295,7 +293,7 @@ impl WriterState {
             }
             Err(err) => {
                 self.batch = Some(batch);
-                self.abort(err).await;
+                self.abort(err);
             }
         }
     }
@@ -304,7 +302,7 @@ impl WriterState {
     /// or SQLite having rolled it back itself: then `RELEASE` and `ROLLBACK TO` find no
     /// savepoint). Every member of the batch gets the error; the next command starts clean.
     /// Returns the error for the caller at hand: its own, or the batch's if there was one.
-    async fn abort(&mut self, err: sqlx::Error) -> sqlx::Error {
+    fn abort(&mut self, err: sqlx::Error) -> sqlx::Error {
         let members = self.batch.as_ref().map_or(0, |batch| batch.members);
         tracing::error!(
             error = %err,
@@ -313,7 +311,7 @@ impl WriterState {
         );
         // After an automatic rollback this fails with "no transaction is active": the state
         // wanted anyway.
-        if let Err(rollback) = execute(&mut self.conn, "ROLLBACK").await {
+        if let Err(rollback) = self.conn.batch("ROLLBACK") {
             tracing::debug!(error = %rollback, "no SQLite transaction left to roll back");
         }
         self.outer_open = false;
@@ -328,15 +326,15 @@ impl WriterState {
 }
 
 /// A member tired of waiting holds the writer: commit the batch unless that already happened.
-async fn commit_late(
+fn commit_late(
     mut guard: OwnedMutexGuard<WriterState>,
-    outcome: OutcomeReceiver,
-    counters: Arc<WriteCounters>,
+    outcome: &OutcomeReceiver,
+    counters: &WriteCounters,
 ) {
     let committed = outcome.borrow().is_some();
     if !committed {
-        guard.settle(&counters).await;
-        guard.end_outer(&counters).await;
+        guard.settle(counters);
+        guard.end_outer(counters);
     }
 }
 
@@ -354,28 +352,8 @@ async fn outcome_of(outcome: &mut OutcomeReceiver) -> Result<(), sqlx::Error> {
     }
 }
 
-/// Runs one statement on the writer. A plain function returning a boxed future (rather than
-/// sqlx's generic `execute` inside our async fns) keeps the futures of the steps provably
-/// `Send`, which `tokio::spawn` needs; the generic version trips rustc's higher-ranked
-/// lifetime inference.
-fn execute<'c>(
-    conn: &'c mut AnyConnection,
-    sql: &'static str,
-) -> Pin<Box<dyn Future<Output = Result<AnyQueryResult, sqlx::Error>> + Send + 'c>> {
-    conn.execute(sqlx::raw_sql(sql))
-}
-
 fn group_commit_failed(err: Arc<sqlx::Error>) -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::other(GroupCommitFailed(err)))
-}
-
-/// Runs a step that changes the writer's state to its end even if the caller stops waiting.
-async fn detached<T: Send + 'static>(
-    step: impl Future<Output = T> + Send + 'static,
-) -> Result<T, sqlx::Error> {
-    tokio::spawn(step)
-        .await
-        .map_err(|_| sqlx::Error::WorkerCrashed)
 }
 
 /// A place in the writer's queue, given back when dropped: once the writer is taken, or when

@@ -45,7 +45,7 @@ async fn open(test: &TestDb, settings: PoolSettings) -> Db {
 
 async fn insert(db: &Db, id: &str, qty: i64) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO widgets (id, qty) VALUES ($1, $2)")
+    kassa_db::query("INSERT INTO widgets (id, qty) VALUES ($1, $2)")
         .bind(id)
         .bind(qty)
         .execute(&mut *tx)
@@ -56,7 +56,7 @@ async fn insert(db: &Db, id: &str, qty: i64) -> Result<(), DbError> {
 
 /// Widget ids visible to the readers, in order.
 async fn widget_ids(db: &Db) -> Vec<String> {
-    sqlx::query_scalar("SELECT id FROM widgets ORDER BY id")
+    kassa_db::query_scalar("SELECT id FROM widgets ORDER BY id")
         .fetch_all(db.reader())
         .await
         .unwrap()
@@ -132,7 +132,7 @@ async fn each_concurrent_writer_gets_back_the_rows_it_wrote() {
         let mut written = Vec::new();
         for n in 0..2 {
             let body = format!("note {n} of {caller}");
-            let row = sqlx::query(
+            let row = kassa_db::query(
                 "INSERT INTO notes (caller, body) VALUES ($1, $2) RETURNING id, caller, body",
             )
             .bind(&caller)
@@ -153,7 +153,7 @@ async fn each_concurrent_writer_gets_back_the_rows_it_wrote() {
     for task in tasks {
         for (id, body) in task.await.unwrap() {
             assert!(ids.insert(id), "id {id} returned twice");
-            let stored: String = sqlx::query_scalar("SELECT body FROM notes WHERE id = $1")
+            let stored: String = kassa_db::query_scalar("SELECT body FROM notes WHERE id = $1")
                 .bind(id)
                 .fetch_one(db.reader())
                 .await
@@ -205,7 +205,7 @@ async fn dropped_and_rolled_back_writes_leave_no_trace_while_batch_mates_commit(
     let tasks = all_at_once(&db, 150, |db, i| async move {
         let mut tx = db.begin().await.unwrap();
         for (id, qty) in [(widget(i), 1_i64), (format!("{}-extra", widget(i)), 2)] {
-            sqlx::query("INSERT INTO widgets (id, qty) VALUES ($1, $2)")
+            kassa_db::query("INSERT INTO widgets (id, qty) VALUES ($1, $2)")
                 .bind(id)
                 .bind(qty)
                 .execute(&mut *tx)
@@ -264,7 +264,7 @@ async fn a_full_write_queue_answers_overloaded_at_once() {
         .expect("a full queue answers at once");
 
     // Assert
-    let err = refused.err().expect("a third queued write is refused");
+    let err = refused.expect_err("a third queued write is refused");
     assert!(matches!(err, DbError::Overloaded), "{err:?}");
     assert!(err.is_unavailable());
     assert!(started.elapsed() < Duration::from_millis(500));
@@ -282,7 +282,7 @@ async fn writes_that_give_up_while_queued_do_not_stall_the_others() {
     let test = TestDb::new().await;
     let db = open(&test, patient()).await;
     let mut held = db.begin().await.unwrap();
-    sqlx::query("INSERT INTO widgets (id, qty) VALUES ('held', 1)")
+    kassa_db::query("INSERT INTO widgets (id, qty) VALUES ('held', 1)")
         .execute(&mut *held)
         .await
         .unwrap();
@@ -343,7 +343,7 @@ async fn a_write_that_meets_a_batch_mates_row_and_ends_then_reads_that_row() {
         // Arrange: `held` writes the row and commits while `loser` is queued behind it.
         let id = format!("dup-{round}");
         let mut held = db.begin().await.unwrap();
-        sqlx::query("INSERT INTO widgets (id, qty) VALUES ($1, 1)")
+        kassa_db::query("INSERT INTO widgets (id, qty) VALUES ($1, 1)")
             .bind(&id)
             .execute(&mut *held)
             .await
@@ -353,7 +353,7 @@ async fn a_write_that_meets_a_batch_mates_row_and_ends_then_reads_that_row() {
             tokio::spawn(async move {
                 // Act
                 let mut tx = db.begin().await.unwrap();
-                let inserted = sqlx::query(
+                let inserted = kassa_db::query(
                     "INSERT INTO widgets (id, qty) VALUES ($1, 2) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&id)
@@ -367,7 +367,7 @@ async fn a_write_that_meets_a_batch_mates_row_and_ends_then_reads_that_row() {
                     drop(tx);
                 }
                 let winner: Option<i64> =
-                    sqlx::query_scalar("SELECT qty FROM widgets WHERE id = $1")
+                    kassa_db::query_scalar("SELECT qty FROM widgets WHERE id = $1")
                         .bind(&id)
                         .fetch_optional(db.reader())
                         .await
@@ -399,7 +399,7 @@ where
     Fut: std::future::Future<Output = Result<(), DbError>> + Send + 'static,
 {
     let mut held = db.begin().await.unwrap();
-    sqlx::query("INSERT INTO widgets (id, qty) VALUES ('h', 1)")
+    kassa_db::query("INSERT INTO widgets (id, qty) VALUES ('h', 1)")
         .execute(&mut *held)
         .await
         .unwrap();
@@ -407,7 +407,7 @@ where
         let db = db.clone();
         tokio::spawn(async move {
             let mut tx = db.begin().await?;
-            sqlx::query("INSERT INTO widgets (id, qty) VALUES ('m', 1)")
+            kassa_db::query("INSERT INTO widgets (id, qty) VALUES ('m', 1)")
                 .execute(&mut *tx)
                 .await?;
             Ok(tx.commit().await?)
@@ -432,7 +432,7 @@ async fn a_failed_batch_commit_fails_every_member_and_keeps_nothing() {
     // Act: the last member breaks a deferred foreign key, which only COMMIT checks.
     let results = batch_of_three_ending_with(&db, |db| async move {
         let mut tx = db.begin().await?;
-        sqlx::query("INSERT INTO parts (widget_id) VALUES ('missing')")
+        kassa_db::query("INSERT INTO parts (widget_id) VALUES ('missing')")
             .execute(&mut *tx)
             .await?;
         Ok(tx.commit().await?)
@@ -462,7 +462,7 @@ async fn an_outer_transaction_lost_mid_batch_fails_its_members_and_the_writer_re
     // after a full disk or an I/O error.
     let results = batch_of_three_ending_with(&db, |db| async move {
         let mut tx = db.begin().await?;
-        sqlx::query("ROLLBACK").execute(&mut *tx).await?;
+        kassa_db::query("ROLLBACK").execute(&mut *tx).await?;
         Ok(tx.commit().await?)
     })
     .await;

@@ -67,7 +67,7 @@ pub async fn append(tx: &mut Tx, table: &'static str, events: &[NewEvent]) -> Re
             "INSERT INTO {table} (id, event_type, version, aggregate_id, occurred_at_ms, data) \
              VALUES ($1, $2, $3, $4, $5, $6)"
         );
-        sqlx::query(&sql)
+        kassa_db::query(&sql)
             .bind(EventId::new().to_string())
             .bind(event.event_type)
             .bind(i64::from(event.version))

@@ -101,7 +101,7 @@ impl IdempotencyStore {
     /// even when its `WHERE` is false, so the read that follows sees that very row.
     pub async fn claim(&self, claim: &Claim<'_>) -> Result<Claimed, DbError> {
         let mut tx = self.db.begin().await?;
-        let taken = sqlx::query(CLAIM)
+        let taken = kassa_db::query(CLAIM)
             .bind(claim.scope.as_str().to_owned())
             .bind(claim.key.as_str().to_owned())
             .bind(claim.fingerprint.as_str().to_owned())
@@ -115,7 +115,7 @@ impl IdempotencyStore {
             tx.commit().await?;
             return Ok(Claimed::Taken);
         }
-        let row = sqlx::query(&format!(
+        let row = kassa_db::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE scope = $1 AND key = $2"
         ))
         .bind(claim.scope.as_str().to_owned())
@@ -135,7 +135,7 @@ impl IdempotencyStore {
         scope: &Scope,
         key: &IdempotencyKey,
     ) -> Result<Option<Record>, DbError> {
-        let row = sqlx::query(&format!(
+        let row = kassa_db::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM idempotency_keys WHERE scope = $1 AND key = $2"
         ))
         .bind(scope.as_str().to_owned())
@@ -155,7 +155,7 @@ impl IdempotencyStore {
         let headers = serde_json::to_string(response.headers())
             .map_err(|err| DbError::Corrupt(format!("response headers: {err}")))?;
         let mut tx = self.db.begin().await?;
-        let done = sqlx::query(
+        let done = kassa_db::query(
             "UPDATE idempotency_keys SET state = 'completed', response_status = $1, \
              response_headers = $2, response_body = $3 \
              WHERE scope = $4 AND key = $5 AND lease_id = $6 AND state = 'running'",
@@ -175,7 +175,7 @@ impl IdempotencyStore {
     /// Deletes the running record of `lease`. False if it was already gone or taken over.
     pub async fn release(&self, lease: &Lease) -> Result<bool, DbError> {
         let mut tx = self.db.begin().await?;
-        let done = sqlx::query(
+        let done = kassa_db::query(
             "DELETE FROM idempotency_keys \
              WHERE scope = $1 AND key = $2 AND lease_id = $3 AND state = 'running'",
         )
@@ -191,7 +191,7 @@ impl IdempotencyStore {
     /// Deletes up to `limit` records expired at `now`, oldest first, in one short statement.
     pub async fn purge(&self, now: Timestamp, limit: u32) -> Result<u64, DbError> {
         let mut tx = self.db.begin().await?;
-        let done = sqlx::query(
+        let done = kassa_db::query(
             "DELETE FROM idempotency_keys WHERE (scope, key) IN ( \
                  SELECT scope, key FROM idempotency_keys WHERE expires_at_ms <= $1 \
                  ORDER BY expires_at_ms LIMIT $2)",

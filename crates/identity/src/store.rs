@@ -64,7 +64,7 @@ impl IdentityStore {
 
     pub(crate) async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, DbError> {
         let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM identity_customers WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -79,7 +79,7 @@ impl IdentityStore {
         let sql = format!(
             "SELECT {CUSTOMER_COLUMNS}, password_hash FROM identity_customers WHERE email = $1"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(email_key(email))
             .fetch_optional(self.db.reader())
             .await?;
@@ -90,7 +90,7 @@ impl IdentityStore {
 
     pub(crate) async fn staff(&self, id: StaffId) -> Result<Option<StaffMember>, DbError> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM identity_staff WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -104,7 +104,7 @@ impl IdentityStore {
     ) -> Result<Option<(StaffMember, HashedPassword)>, DbError> {
         let sql =
             format!("SELECT {STAFF_COLUMNS}, password_hash FROM identity_staff WHERE email = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(email_key(email))
             .fetch_optional(self.db.reader())
             .await?;
@@ -122,7 +122,7 @@ impl IdentityStore {
             "SELECT email, password_hash FROM {} WHERE id = $1",
             account_table(subject.kind())
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(subject.id_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -134,7 +134,7 @@ impl IdentityStore {
     /// Every staff member, oldest first.
     pub(crate) async fn staff_list(&self) -> Result<Vec<StaffMember>, DbError> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM identity_staff ORDER BY created_at_ms, id");
-        let rows = sqlx::query(&sql).fetch_all(self.db.reader()).await?;
+        let rows = kassa_db::query(&sql).fetch_all(self.db.reader()).await?;
         rows.iter().map(staff_from_row).collect()
     }
 
@@ -144,7 +144,7 @@ impl IdentityStore {
         &self,
         id: SessionId,
     ) -> Result<Option<SessionState>, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "SELECT s.subject_kind, s.subject_id, s.revoked_at_ms, st.role, st.disabled_at_ms \
              FROM identity_sessions s \
              LEFT JOIN identity_staff st ON s.subject_kind = 'staff' AND st.id = s.subject_id \
@@ -177,9 +177,9 @@ impl IdentityStore {
         let mut conn = self.db.reader().acquire().await?;
         let mut sql = Sql::new(&format!("SELECT {AUDIT_COLUMNS} FROM identity_audit_log"));
         if let Some(after) = after {
-            let cursor = sqlx::query("SELECT at_ms FROM identity_audit_log WHERE id = $1")
+            let cursor = kassa_db::query("SELECT at_ms FROM identity_audit_log WHERE id = $1")
                 .bind(after.to_string())
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut conn)
                 .await?;
             let Some(cursor) = cursor else {
                 return Ok(Vec::new());
@@ -195,7 +195,7 @@ impl IdentityStore {
         }
         sql.push(" ORDER BY at_ms DESC, id DESC LIMIT ")
             .bind(i64::from(limit));
-        let rows = sql.build()?.fetch_all(&mut *conn).await?;
+        let rows = sql.build()?.fetch_all(&mut conn).await?;
         rows.iter().map(audit_from_row).collect()
     }
 }

@@ -14,11 +14,11 @@
 mod reservations;
 mod write;
 
+use kassa_db::Conn;
 use kassa_db::{row, Db, DbError, Sql};
 use kassa_events::{Event, EventId};
 use kassa_kernel::{Sku, Timestamp};
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 
 use crate::events::OUTBOX_TABLE;
 use crate::migrations::MIGRATIONS;
@@ -80,7 +80,7 @@ impl InventoryStore {
 
     /// Every location, oldest first.
     pub async fn locations(&self) -> Result<Vec<Location>, DbError> {
-        let rows = sqlx::query(
+        let rows = kassa_db::query(
             "SELECT id, name, created_at_ms FROM inventory_locations ORDER BY created_at_ms, id",
         )
         .fetch_all(self.db.reader())
@@ -116,7 +116,7 @@ impl InventoryStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<ReservationId>, DbError> {
-        let rows = sqlx::query(
+        let rows = kassa_db::query(
             "SELECT id FROM inventory_reservations \
              WHERE status = 'active' AND expires_at_ms <= $1 \
              ORDER BY expires_at_ms, id LIMIT $2",
@@ -137,7 +137,7 @@ impl InventoryStore {
 /// A reservation with its lines. Lines never change after the reservation is created, so
 /// reading them in a second statement cannot mix two versions of it.
 pub(crate) async fn reservation(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     key: ReservationKey<'_>,
 ) -> Result<Option<Reservation>, DbError> {
     let mut sql = Sql::new(&format!(
@@ -157,10 +157,10 @@ pub(crate) async fn reservation(
 
 /// A reservation's lines in SKU order: the order in which their stock rows are locked.
 pub(crate) async fn reservation_lines(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: ReservationId,
 ) -> Result<Vec<ReservationLine>, DbError> {
-    let rows = sqlx::query(
+    let rows = kassa_db::query(
         "SELECT sku, location_id, quantity FROM inventory_reservation_lines \
          WHERE reservation_id = $1 ORDER BY sku, location_id",
     )

@@ -120,13 +120,13 @@ impl Fixture {
     /// Runs `sql` in a transaction of its own, bypassing the service.
     async fn execute(&self, sql: &str) -> Result<u64, DbError> {
         let mut tx = self.db.begin().await?;
-        let done = sqlx::query(sql).execute(&mut *tx).await?;
+        let done = kassa_db::query(sql).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     async fn count(&self, table: &str) -> i64 {
-        sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+        kassa_db::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
             .fetch_one(self.db.reader())
             .await
             .unwrap()

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use kassa_cart::{Address, AddressInput};
+use kassa_db::Conn;
 use kassa_db::{row, Db, DbError, Dialect, Sql};
 use kassa_events::{Event, EventId};
 use kassa_kernel::ids::{CartId, OrderId};
@@ -23,7 +24,7 @@ use kassa_kernel::rounding::Rate;
 use kassa_kernel::{Currency, Money, Quantity, Timestamp};
 use kassa_payments::PaymentMethodToken;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use crate::events::OUTBOX_TABLE;
 use crate::migrations::MIGRATIONS;
@@ -109,7 +110,7 @@ impl OrderStore {
         let mut tx = self.db.reader().begin().await?;
         self.snapshot_isolation(&mut tx).await?;
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-        let rows = sqlx::query(&sql)
+        let rows = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_all(&mut *tx)
             .await?;
@@ -118,9 +119,9 @@ impl OrderStore {
         Ok(records.pop())
     }
 
-    async fn snapshot_isolation(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
+    async fn snapshot_isolation(&self, conn: &mut Conn) -> Result<(), DbError> {
         if self.db.dialect() == Dialect::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            kassa_db::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .execute(conn)
                 .await?;
         }
@@ -129,7 +130,7 @@ impl OrderStore {
 
     /// The order holding the cart's open checkout, if any.
     pub(crate) async fn holder_of_cart(&self, cart: CartId) -> Result<Option<OrderId>, DbError> {
-        let row = sqlx::query("SELECT id FROM orders WHERE open_cart_id = $1")
+        let row = kassa_db::query("SELECT id FROM orders WHERE open_cart_id = $1")
             .bind(cart.to_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -173,7 +174,7 @@ impl OrderStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<OrderId>, DbError> {
-        let rows = sqlx::query(
+        let rows = kassa_db::query(
             "SELECT id FROM orders WHERE saga_step <> 'done' \
              AND (saga_lease_until_ms IS NULL OR saga_lease_until_ms < $1) \
              ORDER BY id LIMIT $2",
@@ -192,7 +193,7 @@ impl OrderStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<OrderId>, DbError> {
-        let rows = sqlx::query(
+        let rows = kassa_db::query(
             "SELECT id FROM orders WHERE status IN ('pending', 'awaiting_payment') \
              AND reservation_expires_at_ms <= $1 \
              AND (saga_lease_until_ms IS NULL OR saga_lease_until_ms < $1) \
@@ -217,10 +218,7 @@ impl OrderStore {
 
 /// Orders from their rows, with their lines and fulfilments read by one statement each for
 /// all of them (not one per order), in the order of `rows`.
-pub(crate) async fn hydrate(
-    conn: &mut AnyConnection,
-    rows: &[AnyRow],
-) -> Result<Vec<OrderRecord>, DbError> {
+pub(crate) async fn hydrate(conn: &mut Conn, rows: &[AnyRow]) -> Result<Vec<OrderRecord>, DbError> {
     let mut records = rows
         .iter()
         .map(base_from_row)

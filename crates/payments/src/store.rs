@@ -83,7 +83,7 @@ impl PaymentStore {
 
     pub async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, DbError> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -92,7 +92,7 @@ impl PaymentStore {
 
     pub async fn payment_for_order(&self, order: &OrderRef) -> Result<Option<Payment>, DbError> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_ref = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(order.as_str().to_owned())
             .fetch_optional(self.db.reader())
             .await?;
@@ -105,7 +105,7 @@ impl PaymentStore {
         &self,
         id: PaymentId,
     ) -> Result<Option<PaymentMethodToken>, DbError> {
-        let row = sqlx::query("SELECT payment_method_token FROM payments WHERE id = $1")
+        let row = kassa_db::query("SELECT payment_method_token FROM payments WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -125,7 +125,7 @@ impl PaymentStore {
         let sql = format!(
             "SELECT {REFUND_COLUMNS} FROM payment_refunds WHERE payment_id = $1 ORDER BY id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = kassa_db::query(&sql)
             .bind(payment.to_string())
             .fetch_all(self.db.reader())
             .await?;
@@ -138,7 +138,7 @@ impl PaymentStore {
             "SELECT {REFUND_COLUMNS} FROM payment_refunds WHERE payment_id = $1 AND status = $2 \
              ORDER BY id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = kassa_db::query(&sql)
             .bind(payment.to_string())
             .bind(RefundStatus::Pending.as_str())
             .fetch_all(self.db.reader())
@@ -152,7 +152,7 @@ impl PaymentStore {
             "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts a JOIN payments p ON p.id = \
              a.payment_id WHERE a.payment_id = $1 ORDER BY a.id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = kassa_db::query(&sql)
             .bind(payment.to_string())
             .fetch_all(self.db.reader())
             .await?;

@@ -20,7 +20,7 @@ impl CartTx {
     /// both, and no advisory lock (DESIGN §6). Either way the partial unique index
     /// `carts_one_open_per_customer` backs it: a second open cart is refused, never stored.
     pub(crate) async fn lock_customer(&mut self, customer: CustomerId) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO cart_customers (customer_id) VALUES ($1) \
              ON CONFLICT (customer_id) DO UPDATE SET customer_id = excluded.customer_id",
         )
@@ -40,7 +40,7 @@ impl CartTx {
         let sql = format!(
             "UPDATE carts SET updated_at_ms = updated_at_ms WHERE id = $1 RETURNING {CART_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
             .await?;
@@ -58,7 +58,7 @@ impl CartTx {
             "UPDATE carts SET updated_at_ms = $1 WHERE customer_id = $2 AND status = $3 \
              RETURNING {CART_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(now.millis())
             .bind(customer.to_string())
             .bind(CartStatus::Open.as_str())
@@ -74,7 +74,7 @@ impl CartTx {
         customer: CustomerId,
         now: Timestamp,
     ) -> Result<Option<CartId>, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "UPDATE carts SET status = $1, updated_at_ms = $2 \
              WHERE customer_id = $3 AND status = $4 RETURNING id",
         )
@@ -99,7 +99,7 @@ impl CartTx {
         status: CartStatus,
         now: Timestamp,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "UPDATE carts SET customer_id = $1, status = $2, updated_at_ms = $3 WHERE id = $4",
         )
         .bind(owner.to_string())
@@ -124,7 +124,7 @@ impl CartTx {
         order_ref: &str,
         now: Timestamp,
     ) -> Result<Option<String>, DbError> {
-        let inserted = sqlx::query(
+        let inserted = kassa_db::query(
             "INSERT INTO cart_checkouts (cart_id, order_ref, completed_at_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (cart_id) DO NOTHING RETURNING cart_id",
         )
@@ -136,7 +136,7 @@ impl CartTx {
         if inserted.is_some() {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT order_ref FROM cart_checkouts WHERE cart_id = $1")
+        let row = kassa_db::query("SELECT order_ref FROM cart_checkouts WHERE cart_id = $1")
             .bind(cart.to_string())
             .fetch_one(&mut *self.tx)
             .await?;
@@ -149,7 +149,7 @@ impl CartTx {
         cart: CartId,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let result = sqlx::query(
+        let result = kassa_db::query(
             "UPDATE carts SET status = $1, updated_at_ms = $2 WHERE id = $3 AND status = $4",
         )
         .bind(CartStatus::SetAside.as_str())

@@ -37,7 +37,7 @@ impl CartTx {
         cart: &Cart,
         ownership: &CartOwnership,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO carts (id, token_hash, customer_id, status, currency, created_at_ms, \
              updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -64,7 +64,7 @@ impl CartTx {
     ) -> Result<Option<(Cart, CartOwnership)>, DbError> {
         let sql =
             format!("UPDATE carts SET updated_at_ms = $1 WHERE id = $2 RETURNING {CART_COLUMNS}");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(now.millis())
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
@@ -77,7 +77,7 @@ impl CartTx {
         cart: CartId,
         sku: &Sku,
     ) -> Result<Option<CartLine>, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "SELECT id, sku, quantity, created_at_ms FROM cart_lines \
              WHERE cart_id = $1 AND sku = $2",
         )
@@ -89,7 +89,7 @@ impl CartTx {
     }
 
     pub async fn count_lines(&mut self, cart: CartId) -> Result<u64, DbError> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM cart_lines WHERE cart_id = $1")
+        let count: i64 = kassa_db::query("SELECT COUNT(*) AS n FROM cart_lines WHERE cart_id = $1")
             .bind(cart.to_string())
             .fetch_one(&mut *self.tx)
             .await?
@@ -100,7 +100,7 @@ impl CartTx {
     /// A unique violation here (the same SKU twice in one cart) cannot happen: the cart row is
     /// locked and the caller looked for the SKU first. It stays a storage error.
     pub async fn insert_line(&mut self, cart: CartId, line: &CartLine) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO cart_lines (id, cart_id, sku, quantity, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -122,7 +122,7 @@ impl CartTx {
         quantity: Quantity,
     ) -> Result<bool, DbError> {
         let result =
-            sqlx::query("UPDATE cart_lines SET quantity = $1 WHERE id = $2 AND cart_id = $3")
+            kassa_db::query("UPDATE cart_lines SET quantity = $1 WHERE id = $2 AND cart_id = $3")
                 .bind(i64::from(quantity.get()))
                 .bind(line.to_string())
                 .bind(cart.to_string())
@@ -133,7 +133,7 @@ impl CartTx {
 
     /// False if the cart has no such line.
     pub async fn delete_line(&mut self, cart: CartId, line: CartLineId) -> Result<bool, DbError> {
-        let result = sqlx::query("DELETE FROM cart_lines WHERE id = $1 AND cart_id = $2")
+        let result = kassa_db::query("DELETE FROM cart_lines WHERE id = $1 AND cart_id = $2")
             .bind(line.to_string())
             .bind(cart.to_string())
             .execute(&mut *self.tx)
@@ -142,7 +142,7 @@ impl CartTx {
     }
 
     pub async fn set_email(&mut self, cart: CartId, email: &Email) -> Result<(), DbError> {
-        sqlx::query("UPDATE carts SET email = $1 WHERE id = $2")
+        kassa_db::query("UPDATE carts SET email = $1 WHERE id = $2")
             .bind(email.as_str().to_owned())
             .bind(cart.to_string())
             .execute(&mut *self.tx)
@@ -151,7 +151,7 @@ impl CartTx {
     }
 
     pub async fn set_address(&mut self, cart: CartId, address: &Address) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "UPDATE carts SET ship_name = $1, ship_line1 = $2, ship_line2 = $3, ship_city = $4, \
              ship_postal_code = $5, ship_region = $6, ship_country = $7, ship_phone = $8 \
              WHERE id = $9",
@@ -177,7 +177,7 @@ impl CartTx {
         cart: CartId,
         option: Option<ShippingOptionId>,
     ) -> Result<(), DbError> {
-        sqlx::query("UPDATE carts SET shipping_option_id = $1 WHERE id = $2")
+        kassa_db::query("UPDATE carts SET shipping_option_id = $1 WHERE id = $2")
             .bind(option.map(|id| id.to_string()))
             .bind(cart.to_string())
             .execute(&mut *self.tx)
@@ -191,7 +191,7 @@ impl CartTx {
         option: ShippingOptionId,
         country: CountryCode,
     ) -> Result<bool, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "SELECT 1 AS found FROM cart_shipping_option_countries \
              WHERE option_id = $1 AND country = $2",
         )
@@ -211,7 +211,7 @@ impl CartTx {
             ShippingRate::Flat { amount } => ("flat", Some(amount.amount_minor())),
             ShippingRate::WeightTiers(_) => ("weight_tiers", None),
         };
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO cart_shipping_options (id, name, currency, kind, flat_amount_minor, \
              created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -257,7 +257,7 @@ impl CartTx {
     /// False if there is no such option. Its countries and tiers go with it; carts that chose
     /// it are left without a choice (`ON DELETE SET NULL`).
     pub async fn delete_shipping_option(&mut self, id: ShippingOptionId) -> Result<bool, DbError> {
-        let result = sqlx::query("DELETE FROM cart_shipping_options WHERE id = $1")
+        let result = kassa_db::query("DELETE FROM cart_shipping_options WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *self.tx)
             .await?;
@@ -266,7 +266,7 @@ impl CartTx {
 
     /// Inserts or replaces the country's rate.
     pub async fn upsert_tax_rate(&mut self, rate: &TaxRate) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO cart_tax_rates (country, rate_ppm, updated_at_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (country) DO UPDATE \
              SET rate_ppm = excluded.rate_ppm, updated_at_ms = excluded.updated_at_ms",
@@ -281,7 +281,7 @@ impl CartTx {
 
     /// False if the country has no rate.
     pub async fn delete_tax_rate(&mut self, country: CountryCode) -> Result<bool, DbError> {
-        let result = sqlx::query("DELETE FROM cart_tax_rates WHERE country = $1")
+        let result = kassa_db::query("DELETE FROM cart_tax_rates WHERE country = $1")
             .bind(country.as_str())
             .execute(&mut *self.tx)
             .await?;

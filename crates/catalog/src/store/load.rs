@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
+use kassa_db::Conn;
 use kassa_db::{row, DbError, Sql};
 use kassa_kernel::ids::{CategoryId, ProductId, VariantId};
 use kassa_kernel::Money;
 use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 
 use super::{product_from_row, push_list, status, weight_grams};
 use crate::model::{OptionValue, Product, Variant};
@@ -17,7 +17,7 @@ use crate::model::{OptionValue, Product, Variant};
 /// with their categories and variants. Without `include_archived`, archived variants are left
 /// out.
 pub(super) async fn products(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     rows: &[AnyRow],
     include_archived: bool,
 ) -> Result<Vec<Product>, DbError> {
@@ -47,7 +47,7 @@ pub(super) async fn products(
 }
 
 async fn categories(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     product_ids: &[String],
 ) -> Result<HashMap<ProductId, Vec<CategoryId>>, DbError> {
     let mut sql = Sql::new(
@@ -67,7 +67,7 @@ async fn categories(
 
 /// The variants of the products, by product, in position order, with options and prices.
 async fn variants(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     product_ids: &[String],
     include_archived: bool,
 ) -> Result<HashMap<ProductId, Vec<Variant>>, DbError> {
@@ -110,7 +110,7 @@ async fn variants(
 }
 
 async fn options(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     product_ids: &[String],
     only_active: &str,
 ) -> Result<HashMap<VariantId, Vec<OptionValue>>, DbError> {
@@ -136,7 +136,7 @@ async fn options(
 }
 
 async fn prices(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     product_ids: &[String],
     only_active: &str,
 ) -> Result<HashMap<VariantId, Vec<Money>>, DbError> {

@@ -54,7 +54,7 @@ impl CatalogTx {
         category: &Category,
         now: Timestamp,
     ) -> Result<(), CatalogError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO catalog_categories (id, handle, name, created_at_ms) \
              VALUES ($1, $2, $3, $4)",
         )
@@ -97,7 +97,7 @@ impl CatalogTx {
         input: &NewProduct,
         now: Timestamp,
     ) -> Result<(), CatalogError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO catalog_products \
              (id, handle, title, title_search, description, status, created_at_ms, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -125,7 +125,7 @@ impl CatalogTx {
         product: ProductId,
         ids: &[CategoryId],
     ) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM catalog_product_categories WHERE product_id = $1")
+        kassa_db::query("DELETE FROM catalog_product_categories WHERE product_id = $1")
             .bind(product.to_string())
             .execute(&mut *self.tx)
             .await?;
@@ -155,7 +155,7 @@ impl CatalogTx {
 
     /// The product's status, or `None` if there is no such product.
     pub async fn product_status(&mut self, id: ProductId) -> Result<Option<Status>, DbError> {
-        let found = sqlx::query("SELECT status FROM catalog_products WHERE id = $1")
+        let found = kassa_db::query("SELECT status FROM catalog_products WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
             .await?;
@@ -165,7 +165,7 @@ impl CatalogTx {
     /// How many variants the product has (archived ones included) and the position the next
     /// one takes.
     pub async fn variant_slots(&mut self, product: ProductId) -> Result<(usize, i64), DbError> {
-        let found = sqlx::query(
+        let found = kassa_db::query(
             "SELECT COUNT(*) AS variant_count, COALESCE(MAX(position) + 1, 0) AS next_position \
              FROM catalog_variants WHERE product_id = $1",
         )
@@ -215,7 +215,7 @@ impl CatalogTx {
 
     /// Bumps the product's `updated_at` after a change to one of its variants.
     pub async fn touch_product(&mut self, id: ProductId, now: Timestamp) -> Result<(), DbError> {
-        sqlx::query("UPDATE catalog_products SET updated_at_ms = $1 WHERE id = $2")
+        kassa_db::query("UPDATE catalog_products SET updated_at_ms = $1 WHERE id = $2")
             .bind(now.millis())
             .bind(id.to_string())
             .execute(&mut *self.tx)
@@ -232,7 +232,7 @@ impl CatalogTx {
         now: Timestamp,
     ) -> Result<VariantId, CatalogError> {
         let id = VariantId::new();
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO catalog_variants (id, product_id, sku, title, weight_grams, status, \
              position, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         )
@@ -296,10 +296,11 @@ impl CatalogTx {
 
     /// The variant's product and status, or `None` if there is no such variant.
     pub async fn variant_head(&mut self, id: VariantId) -> Result<Option<VariantHead>, DbError> {
-        let found = sqlx::query("SELECT product_id, status FROM catalog_variants WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let found =
+            kassa_db::query("SELECT product_id, status FROM catalog_variants WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *self.tx)
+                .await?;
         found
             .map(|r| {
                 Ok(VariantHead {
@@ -332,7 +333,7 @@ impl CatalogTx {
         sql.push(" WHERE id = ").bind(id.to_string());
         sql.build()?.execute(&mut *self.tx).await?;
         if let Some(options) = &patch.options {
-            sqlx::query("DELETE FROM catalog_variant_options WHERE variant_id = $1")
+            kassa_db::query("DELETE FROM catalog_variant_options WHERE variant_id = $1")
                 .bind(id.to_string())
                 .execute(&mut *self.tx)
                 .await?;
@@ -349,7 +350,7 @@ impl CatalogTx {
         price: Money,
         now: Timestamp,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO catalog_prices (variant_id, currency, amount_minor) VALUES ($1, $2, $3) \
              ON CONFLICT (variant_id, currency) DO UPDATE SET amount_minor = excluded.amount_minor",
         )
@@ -370,7 +371,7 @@ impl CatalogTx {
         now: Timestamp,
     ) -> Result<bool, DbError> {
         let deleted =
-            sqlx::query("DELETE FROM catalog_prices WHERE variant_id = $1 AND currency = $2")
+            kassa_db::query("DELETE FROM catalog_prices WHERE variant_id = $1 AND currency = $2")
                 .bind(variant.to_string())
                 .bind(currency.code())
                 .execute(&mut *self.tx)
@@ -384,7 +385,7 @@ impl CatalogTx {
     }
 
     async fn touch_variant(&mut self, id: VariantId, now: Timestamp) -> Result<(), DbError> {
-        sqlx::query("UPDATE catalog_variants SET updated_at_ms = $1 WHERE id = $2")
+        kassa_db::query("UPDATE catalog_variants SET updated_at_ms = $1 WHERE id = $2")
             .bind(now.millis())
             .bind(id.to_string())
             .execute(&mut *self.tx)

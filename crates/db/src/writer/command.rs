@@ -1,17 +1,17 @@
 //! [`Command`]: one write transaction holding the SQLite writer, and the steps that change the
-//! writer's state for it (start, release, roll back). Each step runs detached (see the parent
-//! module), so the steps take the command by value.
+//! writer's state for it (start, release, roll back). The steps are synchronous (statements run
+//! on the calling thread, `lite.rs`), so a caller cancelled while waiting cannot stop one
+//! halfway; they take the command by value.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use sqlx::AnyConnection;
 use tokio::sync::OwnedMutexGuard;
 
-use super::{detached, execute, OutcomeReceiver, SqliteWriter, WriterState, RELEASE, SAVEPOINT};
+use super::{OutcomeReceiver, SqliteWriter, WriterState, RELEASE, SAVEPOINT};
+use crate::lite::LiteConn;
 
 /// The writer, held by one command from `begin` until its commit or rollback: what a SQLite
-/// [`crate::Tx`] wraps. Dereferences to the connection.
+/// [`crate::Tx`] wraps.
 pub(crate) struct Command {
     guard: OwnedMutexGuard<WriterState>,
     writer: Arc<SqliteWriter>,
@@ -19,22 +19,22 @@ pub(crate) struct Command {
 
 /// Step 1 of a command, once it holds the writer: settle what an abandoned command left, open
 /// the outer transaction if needed, open the command's savepoint.
-pub(super) async fn start(
+pub(super) fn start(
     guard: OwnedMutexGuard<WriterState>,
     writer: Arc<SqliteWriter>,
 ) -> Result<Command, sqlx::Error> {
     let mut command = Command { guard, writer };
     let counters = Arc::clone(&command.writer.counters);
     let state = &mut *command.guard;
-    state.settle(&counters).await;
+    state.settle(&counters);
     if !state.outer_open {
-        if let Err(err) = execute(&mut state.conn, "BEGIN IMMEDIATE").await {
-            return Err(state.abort(err).await);
+        if let Err(err) = state.conn.batch("BEGIN IMMEDIATE") {
+            return Err(state.abort(err));
         }
         state.outer_open = true;
     }
-    if let Err(err) = execute(&mut state.conn, SAVEPOINT).await {
-        return Err(state.abort(err).await);
+    if let Err(err) = state.conn.batch(SAVEPOINT) {
+        return Err(state.abort(err));
     }
     state.savepoint_open = true;
     Ok(command)
@@ -42,16 +42,16 @@ pub(super) async fn start(
 
 /// A command's commit: release its savepoint into the batch and commit the batch if this
 /// command is the last one around or fills it. Returns where the batch's outcome will appear.
-async fn release(mut command: Command) -> Result<OutcomeReceiver, sqlx::Error> {
+fn release(mut command: Command) -> Result<OutcomeReceiver, sqlx::Error> {
     let writer = Arc::clone(&command.writer);
     let state = &mut *command.guard;
-    if let Err(err) = execute(&mut state.conn, RELEASE).await {
+    if let Err(err) = state.conn.batch(RELEASE) {
         // Releasing a nested savepoint fails only when the outer transaction is gone.
-        return Err(state.abort(err).await);
+        return Err(state.abort(err));
     }
     state.savepoint_open = false;
     let outcome = state.join_batch();
-    state.after_command(&writer).await;
+    state.after_command(&writer);
     Ok(outcome)
 }
 
@@ -60,15 +60,15 @@ async fn release(mut command: Command) -> Result<OutcomeReceiver, sqlx::Error> {
 /// The batch is committed before returning, even with commands waiting: the command may have
 /// seen its batch-mates' writes (typically a conflict, the reason to roll back), and its caller
 /// goes on to read them through the readers, which see only committed data.
-async fn roll_back(mut command: Command) -> Result<(), sqlx::Error> {
+fn roll_back(mut command: Command) -> Result<(), sqlx::Error> {
     let writer = Arc::clone(&command.writer);
     let state = &mut *command.guard;
-    let result = match state.roll_back_savepoint().await {
+    let result = match state.roll_back_savepoint() {
         Ok(()) => Ok(()),
-        Err(err) => Err(state.abort(err).await),
+        Err(err) => Err(state.abort(err)),
     };
-    state.end_outer_if_batch(&writer.counters).await;
-    state.after_command(&writer).await;
+    state.end_outer_if_batch(&writer.counters);
+    state.after_command(&writer);
     result
 }
 
@@ -76,27 +76,18 @@ impl Command {
     /// Releases the savepoint into the batch and waits until the batch is committed.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         let writer = Arc::clone(&self.writer);
-        let outcome = detached(release(self)).await??;
+        let outcome = release(self)?;
         writer.await_batch(outcome).await
     }
 
     /// Rolls back this command's writes only, then commits the batch (see [`roll_back`]).
     pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        detached(roll_back(self)).await?
+        roll_back(self)
     }
-}
 
-impl Deref for Command {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
+    /// The writer's connection, where the command's statements run.
+    pub(crate) fn conn(&self) -> &LiteConn {
         &self.guard.conn
-    }
-}
-
-impl DerefMut for Command {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.guard.conn
     }
 }
 

@@ -19,7 +19,7 @@ impl IdentityStore {
         window_ended_by_ms: i64,
     ) -> Result<WindowCount, DbError> {
         let mut tx = self.db.begin().await?;
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "INSERT INTO identity_throttle (key, window_start_ms, count) VALUES ($1, $2, 1) \
              ON CONFLICT (key) DO UPDATE SET \
              count = CASE WHEN identity_throttle.window_start_ms <= $3 THEN 1 \
@@ -44,7 +44,7 @@ impl IdentityStore {
     /// next hit anyway. Returns how many.
     pub(crate) async fn purge_throttle(&self, ended_by_ms: i64) -> Result<u64, DbError> {
         let mut tx = self.db.begin().await?;
-        let done = sqlx::query("DELETE FROM identity_throttle WHERE window_start_ms <= $1")
+        let done = kassa_db::query("DELETE FROM identity_throttle WHERE window_start_ms <= $1")
             .bind(ended_by_ms)
             .execute(&mut *tx)
             .await?;
@@ -61,7 +61,7 @@ impl IdentityTx {
         key: &ThrottleKey,
         counted: WindowCount,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "UPDATE identity_throttle SET count = count - 1 \
              WHERE key = $1 AND window_start_ms = $2 AND count > 0",
         )

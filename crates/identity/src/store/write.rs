@@ -48,7 +48,7 @@ impl IdentityTx {
         customer: &Customer,
         hash: &HashedPassword,
     ) -> Result<bool, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "INSERT INTO identity_customers \
              (id, email, password_hash, created_at_ms, password_changed_at_ms) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING RETURNING id",
@@ -69,7 +69,7 @@ impl IdentityTx {
         staff: &StaffMember,
         hash: &HashedPassword,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO identity_staff \
              (id, email, password_hash, role, created_at_ms, password_changed_at_ms, \
              disabled_at_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL)",
@@ -91,7 +91,7 @@ impl IdentityTx {
         subject: Subject,
         now: Timestamp,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO identity_sessions \
              (id, subject_kind, subject_id, created_at_ms, revoked_at_ms, revoked_reason) \
              VALUES ($1, $2, $3, $4, NULL, NULL)",
@@ -113,7 +113,7 @@ impl IdentityTx {
         expires_at: Timestamp,
     ) -> Result<RefreshTokenId, DbError> {
         let id = RefreshTokenId::new();
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO identity_refresh_tokens \
              (id, session_id, token_hash, created_at_ms, expires_at_ms, used_at_ms) \
              VALUES ($1, $2, $3, $4, $5, NULL)",
@@ -132,7 +132,7 @@ impl IdentityTx {
         &mut self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshTokenRow>, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "SELECT t.id, t.session_id, t.expires_at_ms, t.used_at_ms, \
              s.subject_kind, s.subject_id, s.revoked_at_ms \
              FROM identity_refresh_tokens t \
@@ -165,7 +165,7 @@ impl IdentityTx {
         id: RefreshTokenId,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let done = sqlx::query(
+        let done = kassa_db::query(
             "UPDATE identity_refresh_tokens SET used_at_ms = $1 \
              WHERE id = $2 AND used_at_ms IS NULL",
         )
@@ -183,7 +183,7 @@ impl IdentityTx {
         reason: RevokeReason,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let done = sqlx::query(
+        let done = kassa_db::query(
             "UPDATE identity_sessions SET revoked_at_ms = $1, revoked_reason = $2 \
              WHERE id = $3 AND revoked_at_ms IS NULL",
         )
@@ -202,7 +202,7 @@ impl IdentityTx {
         reason: RevokeReason,
         now: Timestamp,
     ) -> Result<u64, DbError> {
-        let done = sqlx::query(
+        let done = kassa_db::query(
             "UPDATE identity_sessions SET revoked_at_ms = $1, revoked_reason = $2 \
              WHERE subject_kind = $3 AND subject_id = $4 AND revoked_at_ms IS NULL",
         )
@@ -226,7 +226,7 @@ impl IdentityTx {
             "UPDATE {} SET password_hash = $1, password_changed_at_ms = $2 WHERE id = $3",
             account_table(subject.kind())
         );
-        let done = sqlx::query(&sql)
+        let done = kassa_db::query(&sql)
             .bind(hash.as_str().to_owned())
             .bind(now.millis())
             .bind(subject.id_string())
@@ -241,7 +241,7 @@ impl IdentityTx {
     /// then re-reads the rows and no longer sees an owner the first demoted); SQLite has one
     /// writer anyway.
     pub(crate) async fn lock_active_owners(&mut self) -> Result<Vec<StaffId>, DbError> {
-        let rows = sqlx::query(
+        let rows = kassa_db::query(
             "UPDATE identity_staff SET role = role \
              WHERE role = 'owner' AND disabled_at_ms IS NULL RETURNING id",
         )
@@ -252,7 +252,7 @@ impl IdentityTx {
 
     pub(crate) async fn staff(&mut self, id: StaffId) -> Result<Option<StaffMember>, DbError> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM identity_staff WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
             .await?;
@@ -266,7 +266,7 @@ impl IdentityTx {
     ) -> Result<Option<StaffMember>, DbError> {
         let sql =
             format!("UPDATE identity_staff SET role = $1 WHERE id = $2 RETURNING {STAFF_COLUMNS}");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(role.as_str())
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
@@ -284,7 +284,7 @@ impl IdentityTx {
             "UPDATE identity_staff SET disabled_at_ms = $1 \
              WHERE id = $2 AND disabled_at_ms IS NULL RETURNING {STAFF_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(now.millis())
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
@@ -294,7 +294,7 @@ impl IdentityTx {
 
     /// Fails with a foreign key violation if the staff member does not exist.
     pub(crate) async fn insert_audit(&mut self, entry: &AuditEntry) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO identity_audit_log \
              (id, staff_id, action, resource, at_ms, client_addr, request_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -37,7 +37,7 @@ impl InventoryTx {
         &mut self,
         reservation: &Reservation,
     ) -> Result<bool, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "INSERT INTO inventory_reservations \
              (id, order_ref, status, expires_at_ms, created_at_ms, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -63,7 +63,7 @@ impl InventoryTx {
         &mut self,
         reservation: &Reservation,
     ) -> Result<bool, DbError> {
-        let result = sqlx::query(
+        let result = kassa_db::query(
             "DELETE FROM inventory_reservations WHERE id = $1 AND status = $2 \
              AND NOT EXISTS (SELECT 1 FROM inventory_reservation_lines \
              WHERE reservation_id = $1)",
@@ -93,7 +93,7 @@ impl InventoryTx {
         quantity: u32,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let result = sqlx::query(
+        let result = kassa_db::query(
             "UPDATE inventory_stock SET reserved = reserved + $1, updated_at_ms = $2 \
              WHERE sku = $3 AND location_id = $4 AND on_hand - reserved >= $1",
         )
@@ -108,7 +108,7 @@ impl InventoryTx {
 
     pub(crate) async fn insert_lines(&mut self, reservation: &Reservation) -> Result<(), DbError> {
         for line in &reservation.lines {
-            sqlx::query(
+            kassa_db::query(
                 "INSERT INTO inventory_reservation_lines \
                  (reservation_id, sku, location_id, quantity) VALUES ($1, $2, $3, $4)",
             )
@@ -197,7 +197,7 @@ impl InventoryTx {
         line: &ReservationLine,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let result = sqlx::query(sql)
+        let result = kassa_db::query(sql)
             .bind(i64::from(line.quantity))
             .bind(now.millis())
             .bind(line.sku.as_str().to_owned())
@@ -216,7 +216,7 @@ impl InventoryTx {
         reservation: &Reservation,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "INSERT INTO inventory_restocks (order_ref, reservation_id, restocked_at_ms) \
              VALUES ($1, $2, $3) ON CONFLICT (order_ref) DO NOTHING RETURNING order_ref",
         )
@@ -235,7 +235,7 @@ impl InventoryTx {
         line: &ReservationLine,
         now: Timestamp,
     ) -> Result<bool, DbError> {
-        let result = sqlx::query(
+        let result = kassa_db::query(
             "UPDATE inventory_stock SET on_hand = on_hand + $1, updated_at_ms = $2 \
              WHERE sku = $3 AND location_id = $4 AND on_hand + $1 <= $5",
         )

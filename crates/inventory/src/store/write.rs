@@ -42,7 +42,7 @@ impl InventoryTx {
     }
 
     pub(crate) async fn insert_location(&mut self, location: &Location) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO inventory_locations (id, name, created_at_ms) VALUES ($1, $2, $3)",
         )
         .bind(location.id.to_string())
@@ -71,7 +71,7 @@ impl InventoryTx {
              WHERE inventory_stock.reserved <= excluded.on_hand \
              RETURNING {STOCK_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(sku.as_str().to_owned())
             .bind(location.to_string())
             .bind(i64::from(on_hand))
@@ -97,7 +97,7 @@ impl InventoryTx {
              AND on_hand + $1 >= reserved AND on_hand + $1 <= $5 \
              RETURNING {STOCK_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(delta)
             .bind(now.millis())
             .bind(sku.as_str().to_owned())
@@ -120,7 +120,7 @@ impl InventoryTx {
             "UPDATE inventory_stock SET on_hand = on_hand \
              WHERE sku = $1 AND location_id = $2 RETURNING {STOCK_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(sku.as_str().to_owned())
             .bind(location.to_string())
             .fetch_optional(&mut *self.tx)
@@ -132,7 +132,7 @@ impl InventoryTx {
         &mut self,
         adjustment: &Adjustment,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO inventory_adjustments \
              (id, sku, location_id, delta, reason, on_hand_after, at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

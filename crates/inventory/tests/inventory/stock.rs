@@ -199,7 +199,7 @@ async fn adjust_stock_adds_and_removes_units_and_records_why() {
     assert_eq!(removed.level.on_hand, 0);
     assert_eq!(fx.level("MUG").await, (0, 0));
 
-    let rows = sqlx::query(
+    let rows = kassa_db::query(
         "SELECT id, sku, location_id, delta, reason, on_hand_after, at_ms \
          FROM inventory_adjustments ORDER BY id",
     )

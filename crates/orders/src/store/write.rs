@@ -82,7 +82,7 @@ impl OrderTx {
         payment_method: &PaymentMethodToken,
         lease: &SagaLease,
     ) -> Result<bool, DbError> {
-        let inserted = sqlx::query(
+        let inserted = kassa_db::query(
             "INSERT INTO orders (id, cart_id, open_cart_id, customer_id, email, currency, status, \
              saga_step, shipping_address, shipping_option_id, shipping_name, tax_rate_ppm, \
              subtotal_minor, shipping_minor, tax_minor, total_minor, payment_method, token_hash, \
@@ -117,7 +117,7 @@ impl OrderTx {
             return Ok(false);
         }
         for (i, line) in order.lines.iter().enumerate() {
-            sqlx::query(
+            kassa_db::query(
                 "INSERT INTO order_lines (order_id, line_no, sku, product_id, product_title, \
                  variant_title, quantity, unit_price_minor, line_total_minor) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -150,7 +150,7 @@ impl OrderTx {
              AND (saga_lease_until_ms IS NULL OR saga_lease_until_ms < $4) \
              RETURNING {ORDER_COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
+        let rows = kassa_db::query(&sql)
             .bind(lease.id.clone())
             .bind(lease.until.millis())
             .bind(id.to_string())
@@ -162,7 +162,7 @@ impl OrderTx {
 
     /// Drops the lease if it is still `lease_id`'s.
     pub async fn release(&mut self, id: OrderId, lease_id: &str) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "UPDATE orders SET saga_lease_id = NULL, saga_lease_until_ms = NULL \
              WHERE id = $1 AND saga_lease_id = $2",
         )
@@ -179,7 +179,7 @@ impl OrderTx {
         let sql = format!(
             "UPDATE orders SET updated_at_ms = updated_at_ms WHERE id = $1 RETURNING {ORDER_COLUMNS}"
         );
-        let rows = sqlx::query(&sql)
+        let rows = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_all(&mut *self.tx)
             .await?;
@@ -254,7 +254,7 @@ impl OrderTx {
         order: OrderId,
         fulfilment: &Fulfilment,
     ) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO order_fulfilments (id, order_id, carrier, tracking_number, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -266,7 +266,7 @@ impl OrderTx {
         .execute(&mut *self.tx)
         .await?;
         for (sku, quantity) in &fulfilment.lines {
-            sqlx::query(
+            kassa_db::query(
                 "INSERT INTO order_fulfilment_lines (fulfilment_id, sku, quantity) \
                  VALUES ($1, $2, $3)",
             )
@@ -287,7 +287,7 @@ impl OrderTx {
         sku: &Sku,
         quantity: Quantity,
     ) -> Result<bool, DbError> {
-        let result = sqlx::query(
+        let result = kassa_db::query(
             "UPDATE order_lines SET fulfilled_quantity = fulfilled_quantity + $1 \
              WHERE order_id = $2 AND sku = $3 AND fulfilled_quantity + $1 <= quantity",
         )

@@ -58,7 +58,7 @@ impl PaymentTx {
         lease: &Lease,
     ) -> Result<bool, DbError> {
         let (pending, pending_amount) = pending_columns(payment.pending());
-        let result = sqlx::query(
+        let result = kassa_db::query(
             "INSERT INTO payments (id, order_ref, currency, amount_minor, status, captured_minor, \
              refunded_minor, gateway, payment_method_token, pending_operation, \
              pending_amount_minor, lease_id, lease_until_ms, created_at_ms, updated_at_ms) \
@@ -98,7 +98,7 @@ impl PaymentTx {
             "UPDATE payments SET updated_at_ms = updated_at_ms WHERE id = $1 \
              RETURNING {PAYMENT_COLUMNS}, lease_id, lease_until_ms"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
             .await?;
@@ -110,7 +110,7 @@ impl PaymentTx {
     /// The payment as this transaction sees it, without locking it.
     pub async fn payment(&mut self, id: PaymentId) -> Result<Option<Payment>, DbError> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1");
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
             .await?;
@@ -140,7 +140,7 @@ impl PaymentTx {
              pending_operation = $7, pending_amount_minor = $8, updated_at_ms = $9, \
              lease_id = $10, lease_until_ms = $11 WHERE id = $12"
         };
-        let result = sqlx::query(sql)
+        let result = kassa_db::query(sql)
             .bind(payment.status().as_str())
             .bind(payment.captured().amount_minor())
             .bind(payment.gateway_ref().map(str::to_owned))
@@ -181,7 +181,7 @@ impl PaymentTx {
              AND captured_minor - refunded_minor >= $6 \
              RETURNING {PAYMENT_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(amount.amount_minor())
             .bind(now.millis())
             .bind(payment.to_string())
@@ -206,7 +206,7 @@ impl PaymentTx {
              WHERE id = $3 AND currency = $4 AND refunded_minor >= $5 \
              RETURNING {PAYMENT_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(amount.amount_minor())
             .bind(now.millis())
             .bind(payment.to_string())
@@ -219,7 +219,7 @@ impl PaymentTx {
 
     /// Inserts a new pending refund held by `lease`, in the transaction that reserved it.
     pub async fn insert_refund(&mut self, refund: &Refund, lease: &Lease) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO payment_refunds (id, payment_id, currency, amount_minor, status, \
              lease_id, lease_until_ms, created_at_ms, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -247,7 +247,7 @@ impl PaymentTx {
             "UPDATE payment_refunds SET updated_at_ms = updated_at_ms WHERE id = $1 \
              RETURNING {REFUND_COLUMNS}, lease_id, lease_until_ms"
         );
-        let row = sqlx::query(&sql)
+        let row = kassa_db::query(&sql)
             .bind(id.to_string())
             .fetch_optional(&mut *self.tx)
             .await?;
@@ -264,7 +264,7 @@ impl PaymentTx {
         lease: Option<&Lease>,
     ) -> Result<(), DbError> {
         let failure = refund.failure.as_ref();
-        sqlx::query(
+        kassa_db::query(
             "UPDATE payment_refunds SET status = $1, gateway_ref = $2, failure_code = $3, \
              failure_message = $4, lease_id = $5, lease_until_ms = $6, updated_at_ms = $7 \
              WHERE id = $8",
@@ -286,7 +286,7 @@ impl PaymentTx {
     /// that, a "not performed" answer to a later call says nothing about the first one, so it
     /// must not settle the operation.
     pub async fn had_unknown_outcome(&mut self, key: &IdempotencyKey) -> Result<bool, DbError> {
-        let row = sqlx::query(
+        let row = kassa_db::query(
             "SELECT 1 FROM payment_attempts WHERE idempotency_key = $1 AND outcome = $2 LIMIT 1",
         )
         .bind(key.as_str().to_owned())
@@ -297,7 +297,7 @@ impl PaymentTx {
     }
 
     pub async fn insert_attempt(&mut self, attempt: &PaymentAttempt) -> Result<(), DbError> {
-        sqlx::query(
+        kassa_db::query(
             "INSERT INTO payment_attempts (id, payment_id, refund_id, operation, \
              idempotency_key, amount_minor, outcome, detail, at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
