@@ -81,7 +81,16 @@ impl LiteConn {
     /// Runs SQL text that may hold several statements and binds nothing (pragmas, migrations,
     /// the writer's `BEGIN`/`SAVEPOINT`/`COMMIT`).
     pub(crate) fn batch(&self, sql: &str) -> Result<(), sqlx::Error> {
-        self.lock().execute_batch(sql).map_err(error)
+        let conn = self.lock();
+        if sql.trim_end().trim_end_matches(';').contains(';') {
+            return conn.execute_batch(sql).map_err(error);
+        }
+        // One statement — the writer's `SAVEPOINT`, `RELEASE`, `COMMIT` on every transaction —
+        // is prepared once and reused rather than parsed each time.
+        let mut stmt = conn.prepare_cached(sql).map_err(error)?;
+        let mut rows = stmt.raw_query();
+        while rows.next().map_err(error)?.is_some() {}
+        Ok(())
     }
 
     /// True when no transaction is open on the connection.

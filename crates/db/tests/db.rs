@@ -206,7 +206,10 @@ async fn values_come_back_as_they_were_bound() {
     assert_eq!(row.try_get::<i64, _>("big").unwrap(), i64::MAX);
     assert_eq!(row.try_get::<String, _>("text").unwrap(), "zwölf €");
     assert_eq!(row.try_get::<Option<String>, _>("none").unwrap(), None);
-    assert_eq!(row.try_get::<Vec<u8>, _>("bytes").unwrap(), vec![0_u8, 255, 7]);
+    assert_eq!(
+        row.try_get::<Vec<u8>, _>("bytes").unwrap(),
+        vec![0_u8, 255, 7]
+    );
     assert!(row.try_get::<i64, _>("missing").is_err());
 }
 

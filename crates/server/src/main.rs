@@ -81,6 +81,11 @@ impl From<RoleArg> for Role {
     }
 }
 
+/// A request makes many small, short-lived allocations on whichever worker thread runs it;
+/// glibc's malloc spent 13 % of a checkout's CPU on them (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
