@@ -55,9 +55,17 @@ impl Scenario {
 /// goes.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// Base URL of a running kassa.
-    #[arg(long, default_value = DEFAULT_URL)]
-    pub url: String,
+    /// Base URL of a running kassa. Repeat it, or give a comma-separated list, to drive several
+    /// nodes on one database: the timed workers are spread over them round-robin (a URL given
+    /// twice gets twice the workers); data preparation and verification use the first.
+    #[arg(
+        long = "url",
+        value_name = "URL",
+        default_value = DEFAULT_URL,
+        value_delimiter = ',',
+        value_parser = parse_url
+    )]
+    pub urls: Vec<String>,
     /// A staff member allowed to write the catalog, stock and shipping options (an owner): the
     /// run prepares its own products, stock and shipping option through the staff API.
     #[arg(long, env = "KASSA_LOADGEN_STAFF_EMAIL")]
@@ -129,6 +137,12 @@ pub struct BrowseArgs {
     /// How many products to prepare (the catalog may hold others; the list reads them too).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub products: u32,
+}
+
+/// One `--url` value (a comma-separated list is split before this): validated and normalised
+/// by [`crate::http::base_url`], so a bad URL among several is refused while parsing, naming it.
+pub fn parse_url(text: &str) -> Result<String, String> {
+    crate::http::base_url(text).map_err(|err| err.to_string())
 }
 
 /// Parses `30s`, `500ms`, `2m`, `1h`, `1m30s` or a bare number of seconds. Hand-written: one
@@ -244,7 +258,7 @@ mod tests {
         assert_eq!(args.duration, Some(Duration::from_secs(10)));
         assert_eq!(args.checkouts, None);
         assert_eq!(args.skus, 20);
-        assert_eq!(args.common.url, "http://10.0.0.1:9090");
+        assert_eq!(args.common.urls, ["http://10.0.0.1:9090"]);
         assert_eq!(args.common.staff_email, "owner@example.com");
         assert_eq!(args.common.staff_password, "secret-secret");
         assert_eq!(args.common.json, Some(PathBuf::from("out.json")));
@@ -260,7 +274,7 @@ mod tests {
         let Scenario::Checkout(args) = parse(&argv).expect("parses") else {
             panic!("not the checkout scenario");
         };
-        assert_eq!(args.common.url, DEFAULT_URL);
+        assert_eq!(args.common.urls, [DEFAULT_URL]);
         assert_eq!(args.concurrency, 8);
         assert_eq!(args.duration, None);
         assert_eq!(args.checkouts, Some(20));
@@ -298,6 +312,95 @@ mod tests {
         assert!(parse(&with_staff(&["flash-sale", "--units", "0"])).is_err());
         assert!(parse(&with_staff(&["stampede"])).is_err());
         assert!(parse(&with_staff(&[])).is_err(), "a scenario is required");
+    }
+
+    /// The URLs a `checkout` command line with these extra arguments drives.
+    fn urls_of(extra: &[&str]) -> Result<Vec<String>, clap::Error> {
+        let mut argv = vec!["checkout"];
+        argv.extend(extra);
+        argv.extend(STAFF);
+        parse(&argv).map(|scenario| scenario.common().urls.clone())
+    }
+
+    #[test]
+    fn url_may_be_repeated() {
+        let urls = urls_of(&[
+            "--url",
+            "http://10.0.0.1:8080",
+            "--url",
+            "http://10.0.0.2:8080/",
+            "--url",
+            "https://kassa.example.com",
+        ])
+        .expect("parses");
+        assert_eq!(
+            urls,
+            [
+                "http://10.0.0.1:8080",
+                "http://10.0.0.2:8080",
+                "https://kassa.example.com"
+            ],
+            "in order, normalised"
+        );
+    }
+
+    #[test]
+    fn url_may_be_a_comma_separated_list() {
+        let urls = urls_of(&["--url", "http://a:1,http://b:2/,http://c:3"]).expect("parses");
+        assert_eq!(urls, ["http://a:1", "http://b:2", "http://c:3"]);
+        let urls = urls_of(&["--url=http://a:1,http://b:2"]).expect("parses");
+        assert_eq!(urls, ["http://a:1", "http://b:2"]);
+    }
+
+    #[test]
+    fn repeated_urls_and_lists_mix_and_keep_duplicates() {
+        let urls = urls_of(&[
+            "--url",
+            "http://a:1,http://b:2",
+            "--url",
+            "http://c:3",
+            "--url",
+            "http://a:1/",
+        ])
+        .expect("parses");
+        assert_eq!(
+            urls,
+            ["http://a:1", "http://b:2", "http://c:3", "http://a:1"]
+        );
+        let urls = urls_of(&["--url", "http://a:1", "--url", "http://a:1"]).expect("parses");
+        assert_eq!(
+            urls,
+            ["http://a:1", "http://a:1"],
+            "a duplicate weights a node"
+        );
+    }
+
+    #[test]
+    fn an_invalid_url_among_several_is_refused_by_name() {
+        for extra in [
+            &["--url", "http://a:1,b:2"][..],
+            &["--url", "http://a:1", "--url", "b:2"],
+            &["--url", "b:2", "--url", "http://a:1"],
+        ] {
+            let err = urls_of(extra).expect_err("refused");
+            let text = err.to_string();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{text}"
+            );
+            assert!(text.contains("'b:2'"), "names the bad URL: {text}");
+            assert!(text.contains("--url"), "names the option: {text}");
+            assert!(
+                text.contains("must start with http:// or https://"),
+                "says what is wrong: {text}"
+            );
+        }
+        assert!(
+            urls_of(&["--url", "http://a:1,"]).is_err(),
+            "an empty entry"
+        );
+        assert!(urls_of(&["--url", ""]).is_err(), "an empty URL");
     }
 
     #[test]

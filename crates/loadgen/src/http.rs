@@ -16,7 +16,9 @@ const SETUP_ATTEMPTS: u32 = 5;
 
 /// Builds the run's one client. Its pool keeps as many idle keep-alive connections as there are
 /// workers (plus one for the staff session), so every worker reuses a warm connection instead
-/// of paying a TCP handshake per request, which would measure the handshake, not kassa.
+/// of paying a TCP handshake per request, which would measure the handshake, not kassa. The
+/// pool is kept per host and port, so with several `--url`s each request still goes to its
+/// worker's node, over a connection to that node.
 /// HTTP/1.1 only: that is what storefronts and load balancers speak to kassa.
 pub fn client(concurrency: u32, timeout: Duration) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()

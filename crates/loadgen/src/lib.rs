@@ -7,7 +7,9 @@
 //!
 //! A run signs in as staff, prepares its own data under a fresh random prefix (products with
 //! USD prices, stock, a flat shipping option to the US), then runs one scenario with a fixed
-//! number of closed-loop workers sharing one pooled HTTP/1.1 client:
+//! number of closed-loop workers sharing one pooled HTTP/1.1 client. Given several `--url`s
+//! (nodes on one database), the workers are spread over them round-robin, while preparation
+//! and verification use the first:
 //!
 //! - `checkout`: shoppers filling a cart and checking out, over and over;
 //! - `flash-sale`: many buyers for few units of one SKU, verified afterwards through the API;
@@ -43,7 +45,11 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
         Scenario::FlashSale(a) => a.concurrency,
         Scenario::Browse(a) => a.concurrency,
     };
-    let base = http::base_url(&common.url)?;
+    let urls = base_urls(&common.urls)?;
+    let base = urls
+        .first()
+        .cloned()
+        .context("at least one --url is needed")?;
     let client = http::client(concurrency, common.timeout)?;
     let staff = http::Staff::sign_in(
         client.clone(),
@@ -54,8 +60,8 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
     .await?;
     let env = Env {
         client,
-        base: base.clone(),
-        url: base,
+        base,
+        urls,
         staff: Arc::new(staff),
         run: RunId::new()?,
         quiet: common.quiet,
@@ -79,6 +85,16 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Every `--url`, validated and normalised with [`http::base_url`], in the order given
+/// (duplicates kept: they weight a node). Refuses an empty list. The command line already
+/// checked each value; this covers arguments built in code.
+pub fn base_urls(urls: &[String]) -> anyhow::Result<Vec<String>> {
+    if urls.is_empty() {
+        bail!("at least one --url is needed");
+    }
+    urls.iter().map(|url| http::base_url(url)).collect()
+}
+
 /// `kassa loadgen …` as the binary runs it: [`run`], then an error (a non-zero exit) when the
 /// run's verification failed, so a script or CI job can rely on the exit status.
 pub async fn command(args: &LoadgenArgs) -> anyhow::Result<()> {
@@ -90,4 +106,29 @@ pub async fn command(args: &LoadgenArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_normalise_each_and_keep_the_order() {
+        let urls = base_urls(&[
+            "http://b:2/".to_owned(),
+            " http://a:1".to_owned(),
+            "http://b:2".to_owned(),
+        ])
+        .expect("valid");
+        assert_eq!(urls, ["http://b:2", "http://a:1", "http://b:2"]);
+    }
+
+    #[test]
+    fn base_urls_refuse_none_and_a_bad_one() {
+        let err = base_urls(&[]).expect_err("refused");
+        assert!(err.to_string().contains("--url"), "{err}");
+        let err =
+            base_urls(&["http://a:1".to_owned(), "ftp://b:2".to_owned()]).expect_err("refused");
+        assert!(err.to_string().contains("'ftp://b:2'"), "{err}");
+    }
 }

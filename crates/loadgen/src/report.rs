@@ -14,7 +14,12 @@ use crate::stats::{Latency, Recorder, Step};
 pub struct Report {
     /// `checkout`, `flash-sale` or `browse`.
     pub scenario: String,
+    /// The first `--url`: where the data was prepared and verified.
     pub url: String,
+    /// Every `--url`, in the order given (the first is `url`); the workers were spread over
+    /// them round-robin. Empty in reports written before several URLs were possible.
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// The random part of this run's SKUs and shopper email.
     pub run_id: String,
     pub concurrency: u32,
@@ -119,7 +124,8 @@ impl Verification {
 /// What a scenario hands over to make its report.
 pub struct RunSummary<'a> {
     pub scenario: &'a str,
-    pub url: &'a str,
+    /// Every URL driven, in order; the first is where data was prepared and verified.
+    pub urls: &'a [String],
     pub run_id: &'a str,
     pub concurrency: u32,
     pub elapsed_secs: f64,
@@ -222,7 +228,8 @@ impl Report {
         }));
         Report {
             scenario: summary.scenario.to_owned(),
-            url: summary.url.to_owned(),
+            url: summary.urls.first().cloned().unwrap_or_default(),
+            urls: summary.urls.to_vec(),
             run_id: summary.run_id.to_owned(),
             concurrency: summary.concurrency,
             elapsed_secs: round3(elapsed),
@@ -238,6 +245,24 @@ impl Report {
         }
     }
 
+    /// Every URL the run drove: `urls`, or `url` alone for a report that predates `urls`.
+    pub fn all_urls(&self) -> Vec<&str> {
+        if self.urls.is_empty() {
+            vec![self.url.as_str()]
+        } else {
+            self.urls.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Where the run's data was prepared (and, for a flash sale, verified): the first URL.
+    fn prepared_on(&self) -> &'static str {
+        if self.verification.is_some() {
+            "data prepared and verified on"
+        } else {
+            "data prepared on"
+        }
+    }
+
     /// Whether the run met its checks (always, for scenarios without any).
     pub fn passed(&self) -> bool {
         self.verification.as_ref().is_none_or(|v| v.passed)
@@ -250,11 +275,25 @@ impl Report {
     /// The terminal table.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        let urls = self.all_urls();
         let _ = writeln!(
             out,
             "kassa loadgen {} against {} (run {}), concurrency {}, {:.1} s",
-            self.scenario, self.url, self.run_id, self.concurrency, self.elapsed_secs
+            self.scenario,
+            urls.join(", "),
+            self.run_id,
+            self.concurrency,
+            self.elapsed_secs
         );
+        if urls.len() > 1 {
+            let _ = writeln!(
+                out,
+                "workers round-robin over {} URLs; {} {}",
+                urls.len(),
+                self.prepared_on(),
+                self.url
+            );
+        }
         let _ = writeln!(
             out,
             "requests: {} ({:.1}/s), errors: {}",
@@ -331,10 +370,25 @@ impl Report {
             escape(&title),
             escape(&title)
         );
+        let urls = self.all_urls();
+        let against: Vec<String> = urls
+            .iter()
+            .map(|url| format!("<code>{}</code>", escape(url)))
+            .collect();
+        let spread = if urls.len() > 1 {
+            format!(
+                " (workers round-robin over {} URLs; {} <code>{}</code>)",
+                urls.len(),
+                self.prepared_on(),
+                escape(&self.url)
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             out,
-            "<p>Against <code>{}</code>, concurrency {}, {:.1} s: {} requests ({:.1}/s), {} errors.</p>\n<ul>\n",
-            escape(&self.url),
+            "<p>Against {}{spread}, concurrency {}, {:.1} s: {} requests ({:.1}/s), {} errors.</p>\n<ul>\n",
+            against.join(", "),
             self.concurrency,
             self.elapsed_secs,
             self.requests,
@@ -686,7 +740,7 @@ mod tests {
         Report::build(
             RunSummary {
                 scenario: "checkout",
-                url: "http://127.0.0.1:8080",
+                urls: &["http://127.0.0.1:8080".to_owned()],
                 run_id: "3f9a1c2b",
                 concurrency: 4,
                 elapsed_secs: Duration::from_secs(2).as_secs_f64(),
@@ -767,7 +821,7 @@ mod tests {
         let report = Report::build(
             RunSummary {
                 scenario: "checkout",
-                url: "http://127.0.0.1:8080",
+                urls: &["http://127.0.0.1:8080".to_owned()],
                 run_id: "3f9a1c2b",
                 concurrency: 4,
                 elapsed_secs: 1.293_008_156,
@@ -833,6 +887,114 @@ mod tests {
         for forbidden in ["<script", "http://www.w3.org/1999", "https://"] {
             assert!(!html.contains(forbidden), "{forbidden} in the page");
         }
+    }
+
+    #[test]
+    fn every_url_is_reported_and_the_first_is_url() {
+        let urls = [
+            "http://10.0.0.1:8080".to_owned(),
+            "http://10.0.0.2:8080".to_owned(),
+            "http://10.0.0.3:8080".to_owned(),
+        ];
+        let report = Report::build(
+            RunSummary {
+                scenario: "checkout",
+                urls: &urls,
+                run_id: "3f9a1c2b",
+                concurrency: 6,
+                elapsed_secs: 2.0,
+                flow_name: "confirmed checkouts",
+                figures: Vec::new(),
+                verification: None,
+                notes: Vec::new(),
+            },
+            &recording(),
+        );
+        assert_eq!(report.url, "http://10.0.0.1:8080");
+        assert_eq!(report.urls, urls);
+
+        let json = report.to_json().expect("serialises");
+        let value: serde_json::Value = serde_json::from_str(&json).expect("is JSON");
+        assert_eq!(value["url"], "http://10.0.0.1:8080");
+        assert_eq!(
+            value["urls"],
+            serde_json::json!([
+                "http://10.0.0.1:8080",
+                "http://10.0.0.2:8080",
+                "http://10.0.0.3:8080"
+            ])
+        );
+        let back: Report = serde_json::from_str(&json).expect("parses back");
+        assert_eq!(back, report);
+
+        let text = report.to_text();
+        assert!(
+            text.starts_with(
+                "kassa loadgen checkout against http://10.0.0.1:8080, http://10.0.0.2:8080, \
+                 http://10.0.0.3:8080 (run 3f9a1c2b), concurrency 6, 2.0 s\n\
+                 workers round-robin over 3 URLs; data prepared on http://10.0.0.1:8080\n"
+            ),
+            "{text}"
+        );
+
+        let html = report.to_html();
+        for url in &urls {
+            assert!(
+                html.contains(&format!("<code>{url}</code>")),
+                "{url}: {html}"
+            );
+        }
+        assert!(
+            html.contains(
+                "(workers round-robin over 3 URLs; data prepared on <code>http://10.0.0.1:8080</code>)"
+            ),
+            "{html}"
+        );
+        let verified = Report {
+            verification: Some(Verification::of(Vec::new())),
+            ..report
+        };
+        assert!(
+            verified
+                .to_text()
+                .contains("data prepared and verified on http://10.0.0.1:8080\n"),
+            "a flash sale verifies on the first URL too"
+        );
+    }
+
+    #[test]
+    fn one_url_reads_as_before() {
+        let report = report();
+        assert_eq!(report.url, "http://127.0.0.1:8080");
+        assert_eq!(report.urls, ["http://127.0.0.1:8080"]);
+        let text = report.to_text();
+        assert!(
+            text.starts_with(
+                "kassa loadgen checkout against http://127.0.0.1:8080 (run 3f9a1c2b), \
+                 concurrency 4, 2.0 s\nrequests: "
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("round-robin"), "{text}");
+        let html = report.to_html();
+        assert!(
+            html.contains("<p>Against <code>http://127.0.0.1:8080</code>, concurrency 4"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_report_without_urls_still_parses() {
+        let mut value = serde_json::to_value(report()).expect("serialises");
+        value
+            .as_object_mut()
+            .expect("an object")
+            .remove("urls")
+            .expect("had urls");
+        let old: Report = serde_json::from_value(value).expect("parses");
+        assert!(old.urls.is_empty());
+        assert_eq!(old.all_urls(), ["http://127.0.0.1:8080"]);
+        assert!(old.to_text().contains("against http://127.0.0.1:8080 (run"));
     }
 
     #[test]

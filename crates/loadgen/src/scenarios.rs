@@ -32,15 +32,36 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(30);
 /// Orders per page when a flash sale lists its confirmed orders (the API's maximum).
 const ORDERS_PAGE: u32 = 100;
 
-/// What every scenario needs: the pooled client, kassa's address, the staff session, the run's
-/// identity and whether to draw the progress line.
+/// What every scenario needs: the pooled client, kassa's addresses, the staff session, the
+/// run's identity and whether to draw the progress line.
 pub struct Env {
     pub client: reqwest::Client,
+    /// The first URL: where data is prepared (staff calls, flash-sale carts) and verified.
     pub base: String,
-    pub url: String,
+    /// Every URL, normalised, in the order given (the first is `base`); the timed workers are
+    /// spread over them with [`round_robin`].
+    pub urls: Vec<String>,
     pub staff: Arc<Staff>,
     pub run: RunId,
     pub quiet: bool,
+}
+
+impl Env {
+    /// The base URL worker `worker` sends its timed requests to (see [`round_robin`]).
+    fn worker_base(&self, worker: u32) -> Arc<str> {
+        round_robin(&self.urls, worker)
+            .unwrap_or(&self.base)
+            .as_str()
+            .into()
+    }
+}
+
+/// The node of worker `worker`: `nodes[worker % nodes.len()]`, so workers 0, 1, 2, … take the
+/// nodes in turn and a node listed twice gets twice the workers. `None` only when there are no
+/// nodes.
+pub fn round_robin<T>(nodes: &[T], worker: u32) -> Option<&T> {
+    let index = usize::try_from(worker).ok()?.checked_rem(nodes.len())?;
+    nodes.get(index)
 }
 
 /// A small xorshift64* generator seeded from the OS: picking SKUs needs speed, not quality, and
@@ -377,11 +398,10 @@ pub async fn checkout(args: &CheckoutArgs, env: &Env) -> anyhow::Result<Report> 
     });
     let progress = Arc::new(Progress::default());
     let printer = spawn_progress(progress.clone(), origin, "checkouts", env.quiet);
-    let base: Arc<str> = env.base.as_str().into();
-    let results = run_workers(args.concurrency, |_| {
+    let results = run_workers(args.concurrency, |worker| {
         let (client, base, plan, stop, progress) = (
             env.client.clone(),
-            base.clone(),
+            env.worker_base(worker),
             plan.clone(),
             stop.clone(),
             progress.clone(),
@@ -416,7 +436,7 @@ pub async fn checkout(args: &CheckoutArgs, env: &Env) -> anyhow::Result<Report> 
     Ok(Report::build(
         RunSummary {
             scenario: "checkout",
-            url: &env.url,
+            urls: &env.urls,
             run_id: &env.run.hex,
             concurrency: args.concurrency,
             elapsed_secs: elapsed.as_secs_f64(),
@@ -524,7 +544,8 @@ pub async fn flash_sale(args: &FlashSaleArgs, env: &Env) -> anyhow::Result<Repor
     let base: Arc<str> = env.base.as_str().into();
     let buyers = usize::try_from(args.buyers).context("--buyers is too large")?;
 
-    // Carts first, so the timed part is the checkout stampede alone.
+    // Carts first, so the timed part is the checkout stampede alone; all on the first node,
+    // like the rest of the preparation.
     let preparing = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let carts = run_workers(args.concurrency, |_| {
@@ -557,10 +578,12 @@ pub async fn flash_sale(args: &FlashSaleArgs, env: &Env) -> anyhow::Result<Repor
     let progress = Arc::new(Progress::default());
     let printer = spawn_progress(progress.clone(), origin, "decisions", env.quiet);
     let next = Arc::new(AtomicUsize::new(0));
-    let results = run_workers(args.concurrency, |_| {
+    // Each buyer checks out on its worker's node, whichever node made the cart: the nodes
+    // share one database, so a cart and its token are good on any of them.
+    let results = run_workers(args.concurrency, |worker| {
         let (client, base, plan, next, carts, progress) = (
             env.client.clone(),
-            base.clone(),
+            env.worker_base(worker),
             plan.clone(),
             next.clone(),
             carts.clone(),
@@ -631,7 +654,7 @@ pub async fn flash_sale(args: &FlashSaleArgs, env: &Env) -> anyhow::Result<Repor
     Ok(Report::build(
         RunSummary {
             scenario: "flash-sale",
-            url: &env.url,
+            urls: &env.urls,
             run_id: &env.run.hex,
             concurrency: args.concurrency,
             elapsed_secs: elapsed.as_secs_f64(),
@@ -772,7 +795,6 @@ pub async fn browse(args: &BrowseArgs, env: &Env) -> anyhow::Result<Report> {
     );
     let prepared = prepare::products(&env.staff, &env.run, args.products, None).await?;
     let ids: Arc<Vec<String>> = Arc::new(prepared.into_iter().map(|p| p.product_id).collect());
-    let base: Arc<str> = env.base.as_str().into();
     let run = env.run.clone();
     let origin = Instant::now();
     let stop = Arc::new(Stop {
@@ -781,10 +803,10 @@ pub async fn browse(args: &BrowseArgs, env: &Env) -> anyhow::Result<Report> {
     });
     let progress = Arc::new(Progress::default());
     let printer = spawn_progress(progress.clone(), origin, "rounds", env.quiet);
-    let results = run_workers(args.concurrency, |_| {
+    let results = run_workers(args.concurrency, |worker| {
         let (client, base, ids, stop, progress, run) = (
             env.client.clone(),
-            base.clone(),
+            env.worker_base(worker),
             ids.clone(),
             stop.clone(),
             progress.clone(),
@@ -829,7 +851,7 @@ pub async fn browse(args: &BrowseArgs, env: &Env) -> anyhow::Result<Report> {
     Ok(Report::build(
         RunSummary {
             scenario: "browse",
-            url: &env.url,
+            urls: &env.urls,
             run_id: &env.run.hex,
             concurrency: args.concurrency,
             elapsed_secs: elapsed.as_secs_f64(),
@@ -864,6 +886,143 @@ mod tests {
             "only {} distinct picks",
             distinct.len()
         );
+    }
+
+    #[test]
+    fn workers_are_spread_round_robin_over_the_urls() {
+        let urls = ["http://a:1", "http://b:2", "http://c:3"];
+        let assigned: Vec<&str> = (0..7)
+            .map(|worker| *round_robin(&urls, worker).expect("a node"))
+            .collect();
+        assert_eq!(
+            assigned,
+            [
+                "http://a:1",
+                "http://b:2",
+                "http://c:3",
+                "http://a:1",
+                "http://b:2",
+                "http://c:3",
+                "http://a:1"
+            ]
+        );
+        // One URL: every worker on it, as before several were possible.
+        assert!((0..50).all(|worker| round_robin(&["http://a:1"], worker) == Some(&"http://a:1")));
+        // A duplicate weights a node: a, a, b gives a two workers in three.
+        let weighted = ["http://a:1", "http://a:1", "http://b:2"];
+        let on_a = (0..300)
+            .filter(|&worker| round_robin(&weighted, worker) == Some(&"http://a:1"))
+            .count();
+        assert_eq!(on_a, 200);
+        // 16 workers over 3 nodes: 6, 5, 5.
+        let counts: Vec<usize> = urls
+            .iter()
+            .map(|url| {
+                (0..16)
+                    .filter(|&worker| round_robin(&urls, worker) == Some(url))
+                    .count()
+            })
+            .collect();
+        assert_eq!(counts, [6, 5, 5]);
+        assert_eq!(round_robin::<&str>(&[], 0), None);
+        assert_eq!(
+            round_robin(&urls, u32::MAX),
+            Some(&urls[u32::MAX as usize % 3])
+        );
+    }
+
+    /// A stand-in node: answers every request on 127.0.0.1 with `200 {}` over keep-alive
+    /// connections and records each request line. Its threads end with the test process.
+    fn fake_node() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().expect("clone the stream");
+                    let mut reader = BufReader::new(stream);
+                    loop {
+                        let mut request_line = String::new();
+                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        // GETs only: the headers end at the first empty line, no body follows.
+                        let mut header = String::new();
+                        while reader.read_line(&mut header).unwrap_or(0) > 0 && header != "\r\n" {
+                            header.clear();
+                        }
+                        log.lock()
+                            .expect("log")
+                            .push(request_line.trim_end().to_owned());
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                      content-length: 2\r\n\r\n{}";
+                        if writer.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_shared_client_sends_each_worker_to_its_node() {
+        let (a, seen_a) = fake_node();
+        let (b, seen_b) = fake_node();
+        // As in a run: one shared client, the URLs in order, `a` given twice to weight it.
+        let urls = Arc::new(vec![a.clone(), b, a]);
+        let client = crate::http::client(6, Duration::from_secs(10)).expect("a client");
+        let progress = Arc::new(Progress::default());
+        let origin = Instant::now();
+        run_workers(6, |worker| {
+            let (client, urls, progress) = (client.clone(), urls.clone(), progress.clone());
+            async move {
+                let base = round_robin(&urls, worker).expect("a node").clone();
+                let mut recorder = Recorder::new(origin);
+                let mut shopper = Shopper {
+                    client: &client,
+                    base: &base,
+                    recorder: &mut recorder,
+                    progress: &progress,
+                };
+                for round in 0..3 {
+                    let path = format!("/worker/{worker}/{round}");
+                    let call = expect(Step::ListProducts, Method::GET, &path, StatusCode::OK);
+                    if !matches!(shopper.call(call).await, Outcome::Success(_)) {
+                        anyhow::bail!("worker {worker}: {path} failed: {:?}", recorder.errors);
+                    }
+                }
+                Ok(())
+            }
+        })
+        .await
+        .expect("every request answered");
+
+        let workers_seen = |seen: &std::sync::Mutex<Vec<String>>| {
+            let seen = seen.lock().expect("log");
+            assert_eq!(seen.len() % 3, 0, "{seen:?}");
+            let workers: BTreeSet<u32> = seen
+                .iter()
+                .filter_map(|line| {
+                    line.strip_prefix("GET /worker/")?
+                        .split('/')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+                .collect();
+            workers
+        };
+        // Worker i on urls[i % 3]: a, b, a, a, b, a.
+        assert_eq!(workers_seen(&seen_a), BTreeSet::from([0, 2, 3, 5]));
+        assert_eq!(workers_seen(&seen_b), BTreeSet::from([1, 4]));
+        assert_eq!(seen_a.lock().expect("log").len(), 12);
+        assert_eq!(seen_b.lock().expect("log").len(), 6);
     }
 
     #[test]

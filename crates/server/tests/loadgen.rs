@@ -81,7 +81,7 @@ async fn spawn() -> Server {
 
 fn common(url: &str, dir: &Path, name: &str) -> CommonArgs {
     CommonArgs {
-        url: url.to_owned(),
+        urls: vec![url.to_owned()],
         staff_email: OWNER_EMAIL.to_owned(),
         staff_password: OWNER_PASSWORD.to_owned(),
         json: Some(dir.join(format!("{name}.json"))),
@@ -161,6 +161,35 @@ async fn a_tiny_checkout_run_confirms_every_checkout() {
     assert_eq!(flows, 20);
     assert!(report.passed());
     assert_files(dir.path(), "checkout", &report);
+}
+
+/// `--url X --url X`: the workers are spread round-robin over the two URLs (here the same
+/// node twice), and the run behaves as with one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_run_over_the_same_url_twice_confirms_every_checkout() {
+    let server = spawn().await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut common = common(&server.url, dir.path(), "twice");
+    common.urls = vec![server.url.clone(), server.url.clone()];
+    let args = LoadgenArgs {
+        scenario: Scenario::Checkout(CheckoutArgs {
+            common,
+            concurrency: 4,
+            duration: None,
+            checkouts: Some(6),
+            skus: 4,
+        }),
+    };
+    let report = kassa_loadgen::run(&args).await.expect("the run completes");
+
+    assert_eq!(report.url, server.url);
+    assert_eq!(report.urls, [server.url.clone(), server.url.clone()]);
+    assert_eq!(report.errors, 0, "errors: {:?}", report.errors_by_kind);
+    assert_eq!(figure(&report, "checkouts attempted"), 6.0);
+    assert_eq!(figure(&report, "checkouts confirmed (201)"), 6.0);
+    assert_eq!(report.requests, 6 * 8);
+    assert!(report.passed());
+    assert_files(dir.path(), "twice", &report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
