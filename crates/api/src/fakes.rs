@@ -228,6 +228,14 @@ impl CatalogService for FakeCatalog {
     async fn offers(&self, _: &[Sku], _: Currency) -> Result<Vec<Offer>, CatalogError> {
         Ok(Vec::new())
     }
+
+    async fn events(
+        &self,
+        _: Option<kassa_events::EventId>,
+        _: u32,
+    ) -> Result<Vec<kassa_events::Event>, CatalogError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A cart service that knows no carts (every shopper call is `cart_not_found`), keeps no

@@ -323,7 +323,7 @@ async fn events_need_a_known_source_and_the_audit_permission() {
     // Act + Assert
     for (uri, pointer) in [
         ("/v1/admin/events", "/source"),
-        ("/v1/admin/events?source=catalog", "/source"),
+        ("/v1/admin/events?source=shipping", "/source"),
         ("/v1/admin/events?source=orders&after=x", "/after"),
         ("/v1/admin/events?source=orders&limit=0", "/limit"),
         ("/v1/admin/events?source=orders&limit=101", "/limit"),

@@ -6,21 +6,28 @@
 //! [`CacheConfig::ttl`], keeping at most [`CacheConfig::max_entries`] answers.
 //!
 //! Staleness: every write through this decorator clears the whole cache once the inner write
-//! has finished (or was abandoned), so a node sees its own writes at once; writes made on other
-//! nodes become visible within `ttl`. [`CatalogService::offers`] is never cached: carts and
+//! has finished (or was abandoned), so a node sees its own writes at once. Writes made on other
+//! nodes are seen through the catalog's events: a [`CacheWatcher`] on every node reads the
+//! catalog outbox every `catalog.cache_refresh_ms` (100 ms) and clears the cache when it finds
+//! an event it has not seen, so they show within about that interval — and within `ttl` at
+//! worst (an event the watcher missed: a write transaction open longer than [`LOOKBACK`], or the
+//! outbox unreadable for a while). [`CatalogService::offers`] is never cached: carts and
 //! checkout price lines from the store, so a checkout can never use a stale price. Staff reads
 //! (`include_archived = true`) and errors are never cached either.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kassa_db::DbError;
+use kassa_events::EventId;
 use kassa_kernel::ids::{ProductId, VariantId};
 use kassa_kernel::{Clock, Currency, Money, Sku, Timestamp};
 
 use crate::model::*;
 use crate::service::CatalogService;
+use crate::store::CatalogStore;
 use crate::CatalogError;
 
 /// How long and how many answers [`CachedCatalog`] keeps. A zero `ttl` or `max_entries`
@@ -289,5 +296,94 @@ impl CatalogService for CachedCatalog {
     /// stale price.
     async fn offers(&self, skus: &[Sku], currency: Currency) -> Result<Vec<Offer>, CatalogError> {
         self.inner.offers(skus, currency).await
+    }
+
+    async fn events(
+        &self,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<kassa_events::Event>, CatalogError> {
+        self.inner.events(after, limit).await
+    }
+}
+
+/// How far back a [`CacheWatcher`] looks for events it has not seen. Event ids are time-ordered
+/// (UUIDv7, taken when the event is appended, before its transaction commits), so an event
+/// whose transaction committed up to this long after taking its id is still found.
+pub const LOOKBACK: Duration = Duration::from_secs(5);
+
+/// The most events one look reads; a window with more than this clears the cache anyway.
+const LOOK_LIMIT: u32 = 1_000;
+
+/// Keeps one node's [`CachedCatalog`] fresh with the catalog's events, whichever node recorded
+/// them: each [`CacheWatcher::look`] reads the events of the last [`LOOKBACK`] and clears the
+/// cache if one of them is new to it.
+pub struct CacheWatcher {
+    store: CatalogStore,
+    cache: Arc<CachedCatalog>,
+    /// The events of the window read last time.
+    seen: HashSet<EventId>,
+}
+
+impl CacheWatcher {
+    pub fn new(store: CatalogStore, cache: Arc<CachedCatalog>) -> CacheWatcher {
+        CacheWatcher {
+            store,
+            cache,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Reads the recent events; clears the cache when one was not seen before. Returns whether
+    /// it cleared.
+    pub async fn look(&mut self) -> Result<bool, DbError> {
+        let Some(start) = window_start() else {
+            self.cache.invalidate();
+            return Ok(true);
+        };
+        let events = self.store.events(Some(start), LOOK_LIMIT).await?;
+        let full = events.len() >= LOOK_LIMIT as usize;
+        let ids: HashSet<EventId> = events.into_iter().map(|event| event.id).collect();
+        let new = full || ids.iter().any(|id| !self.seen.contains(id));
+        self.seen = ids;
+        if new {
+            self.cache.invalidate();
+        }
+        Ok(new)
+    }
+}
+
+/// The smallest event id of the window: a UUIDv7 of [`LOOKBACK`] ago with no random bits. Ids
+/// come from the wall clock (not the district's `Clock`), so the window does too.
+fn window_start() -> Option<EventId> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    window_start_at(now.saturating_sub(LOOKBACK).as_millis())
+}
+
+fn window_start_at(unix_ms: u128) -> Option<EventId> {
+    // 48 bits of milliseconds, version 7, variant bits, no randomness.
+    let ms = unix_ms & 0xffff_ffff_ffff;
+    format!("evt_{ms:012x}7000{:016x}", 0x8000_0000_0000_0000_u64)
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_starts_before_every_event_id_of_its_millisecond_and_after_older_ones() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let id = EventId::new().to_string();
+        let start = window_start_at(now_ms.saturating_sub(1)).map(|id| id.to_string());
+        let later = window_start_at(now_ms + 60_000).map(|id| id.to_string());
+        assert!(start.as_deref().is_some_and(|start| start < id.as_str()));
+        assert!(later.as_deref().is_some_and(|later| later > id.as_str()));
     }
 }

@@ -1,7 +1,8 @@
 //! Catalog: what a shop sells.
 //!
 //! Owns the tables `catalog_products`, `catalog_variants`, `catalog_variant_options`,
-//! `catalog_prices`, `catalog_categories` and `catalog_product_categories`. A product has one or
+//! `catalog_prices`, `catalog_categories`, `catalog_product_categories` and `catalog_outbox`
+//! (every change records an event, [`events`]). A product has one or
 //! more variants; each variant is one SKU with option values (size, colour), a weight and a price
 //! per currency. Products and variants are active or archived; archived ones cannot be bought.
 //!
@@ -13,13 +14,14 @@
 
 pub mod cache;
 pub mod error;
+pub mod events;
 pub mod migrations;
 pub mod model;
 pub mod service;
 pub mod store;
 mod validate;
 
-pub use cache::{CacheConfig, CachedCatalog};
+pub use cache::{CacheConfig, CacheWatcher, CachedCatalog};
 pub use error::{CatalogError, PROBLEM_TYPES};
 pub use model::*;
-pub use service::{Catalog, CatalogService};
+pub use service::{Catalog, CatalogService, EVENTS_PAGE_MAX};

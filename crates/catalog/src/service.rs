@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use crate::model::*;
 use crate::store::{CatalogStore, CatalogTx, VariantHead};
-use crate::{validate, CatalogError};
+use crate::{events, validate, CatalogError};
 
 /// Every method is one transaction. Writes return the product as committed, archived variants
 /// included; they work on archived products too, except [`CatalogService::add_variant`].
@@ -79,7 +79,18 @@ pub trait CatalogService: Send + Sync {
     /// order first asked for; unknown SKUs are simply absent from the result. At most
     /// [`OFFER_SKUS_MAX`] SKUs.
     async fn offers(&self, skus: &[Sku], currency: Currency) -> Result<Vec<Offer>, CatalogError>;
+
+    /// Recorded catalog events ([`crate::events`]), oldest first, after `after`; at most
+    /// `limit` (capped at [`EVENTS_PAGE_MAX`]).
+    async fn events(
+        &self,
+        after: Option<kassa_events::EventId>,
+        limit: u32,
+    ) -> Result<Vec<kassa_events::Event>, CatalogError>;
 }
+
+/// The most events one [`CatalogService::events`] call returns.
+pub const EVENTS_PAGE_MAX: u32 = 100;
 
 /// The catalog service over its store.
 pub struct Catalog {
@@ -96,13 +107,46 @@ impl Catalog {
 impl Catalog {
     /// Reads the product as the transaction left it, then commits: what is returned is exactly
     /// what was committed.
-    async fn finish(&self, mut tx: CatalogTx, id: ProductId) -> Result<Product, CatalogError> {
+    ///
+    /// `change` makes the event recorded with it from that product, if the call changed
+    /// anything.
+    async fn finish(
+        &self,
+        mut tx: CatalogTx,
+        id: ProductId,
+        change: Option<Change>,
+    ) -> Result<Product, CatalogError> {
         let product = tx
             .product(id)
             .await?
             .ok_or(CatalogError::ProductNotFound(id))?;
+        if let Some(change) = change {
+            let event = change.event(&product, self.clock.now());
+            tx.record(&[event]).await?;
+        }
         tx.commit().await?;
         Ok(product)
+    }
+}
+
+/// What a write changed, for the event [`Catalog::finish`] records.
+enum Change {
+    Product(&'static str),
+    Variant(&'static str, VariantId),
+    PriceSet(VariantId, Money),
+    PriceRemoved(VariantId, Currency),
+}
+
+impl Change {
+    fn event(self, product: &Product, at: kassa_kernel::Timestamp) -> kassa_events::NewEvent {
+        match self {
+            Change::Product(kind) => events::product(kind, product, at),
+            Change::Variant(kind, variant) => events::variant(kind, product, variant, at),
+            Change::PriceSet(variant, price) => events::price_set(product, variant, price, at),
+            Change::PriceRemoved(variant, currency) => {
+                events::price_removed(product, variant, currency, at)
+            }
+        }
     }
 }
 
@@ -146,8 +190,11 @@ impl CatalogService for Catalog {
             handle: input.handle,
             name: input.name.as_str().to_owned(),
         };
+        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        tx.insert_category(&category, self.clock.now()).await?;
+        tx.insert_category(&category, now).await?;
+        tx.record(&[events::category_created(&category, now)])
+            .await?;
         tx.commit().await?;
         tracing::info!(category_id = %category.id, "created category");
         Ok(category)
@@ -164,7 +211,9 @@ impl CatalogService for Catalog {
         let mut tx = self.store.begin().await?;
         ensure_categories_exist(&mut tx, &input.category_ids).await?;
         tx.insert_product(id, &input, self.clock.now()).await?;
-        let product = self.finish(tx, id).await?;
+        let product = self
+            .finish(tx, id, Some(Change::Product(events::PRODUCT_CREATED)))
+            .await?;
         tracing::info!(product_id = %id, "created product");
         Ok(product)
     }
@@ -181,14 +230,15 @@ impl CatalogService for Catalog {
             .await?
             .ok_or(CatalogError::ProductNotFound(id))?;
         if patch_is_empty(&patch) {
-            return self.finish(tx, id).await;
+            return self.finish(tx, id, None).await;
         }
         if let Some(ids) = &patch.category_ids {
             ensure_categories_exist(&mut tx, ids).await?;
             tx.replace_categories(id, ids).await?;
         }
         tx.update_product(id, &patch, self.clock.now()).await?;
-        self.finish(tx, id).await
+        self.finish(tx, id, Some(Change::Product(events::PRODUCT_UPDATED)))
+            .await
     }
 
     #[instrument(skip_all, fields(product_id = %id))]
@@ -198,14 +248,16 @@ impl CatalogService for Catalog {
             .product_status(id)
             .await?
             .ok_or(CatalogError::ProductNotFound(id))?;
+        let mut change = None;
         if status == Status::Active {
             let patch = ProductPatch {
                 status: Some(Status::Archived),
                 ..ProductPatch::default()
             };
             tx.update_product(id, &patch, self.clock.now()).await?;
+            change = Some(Change::Product(events::PRODUCT_ARCHIVED));
         }
-        self.finish(tx, id).await
+        self.finish(tx, id, change).await
     }
 
     #[instrument(skip_all, fields(product_id = %product))]
@@ -237,9 +289,15 @@ impl CatalogService for Catalog {
                 ),
             ));
         }
-        tx.insert_variant(product, next_position, &input, now)
+        let variant = tx
+            .insert_variant(product, next_position, &input, now)
             .await?;
-        self.finish(tx, product).await
+        self.finish(
+            tx,
+            product,
+            Some(Change::Variant(events::VARIANT_ADDED, variant)),
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(variant_id = %id))]
@@ -251,18 +309,21 @@ impl CatalogService for Catalog {
         let patch = validate::variant_patch(patch)?;
         let mut tx = self.store.begin().await?;
         let head = existing_variant(&mut tx, id).await?;
+        let mut change = None;
         if !variant_patch_is_empty(&patch) {
             let now = self.clock.now();
             tx.update_variant(id, &patch, now).await?;
             tx.touch_product(head.product_id, now).await?;
+            change = Some(Change::Variant(events::VARIANT_UPDATED, id));
         }
-        self.finish(tx, head.product_id).await
+        self.finish(tx, head.product_id, change).await
     }
 
     #[instrument(skip_all, fields(variant_id = %id))]
     async fn archive_variant(&self, id: VariantId) -> Result<Product, CatalogError> {
         let mut tx = self.store.begin().await?;
         let head = existing_variant(&mut tx, id).await?;
+        let mut change = None;
         if head.status == Status::Active {
             let now = self.clock.now();
             let patch = VariantPatch {
@@ -271,8 +332,9 @@ impl CatalogService for Catalog {
             };
             tx.update_variant(id, &patch, now).await?;
             tx.touch_product(head.product_id, now).await?;
+            change = Some(Change::Variant(events::VARIANT_ARCHIVED, id));
         }
-        self.finish(tx, head.product_id).await
+        self.finish(tx, head.product_id, change).await
     }
 
     #[instrument(skip_all, fields(variant_id = %variant, currency = %price.currency()))]
@@ -283,7 +345,8 @@ impl CatalogService for Catalog {
         let now = self.clock.now();
         tx.upsert_price(variant, price, now).await?;
         tx.touch_product(head.product_id, now).await?;
-        self.finish(tx, head.product_id).await
+        self.finish(tx, head.product_id, Some(Change::PriceSet(variant, price)))
+            .await
     }
 
     #[instrument(skip_all, fields(variant_id = %variant, currency = %currency))]
@@ -295,10 +358,12 @@ impl CatalogService for Catalog {
         let mut tx = self.store.begin().await?;
         let head = existing_variant(&mut tx, variant).await?;
         let now = self.clock.now();
+        let mut change = None;
         if tx.delete_price(variant, currency, now).await? {
             tx.touch_product(head.product_id, now).await?;
+            change = Some(Change::PriceRemoved(variant, currency));
         }
-        self.finish(tx, head.product_id).await
+        self.finish(tx, head.product_id, change).await
     }
 
     async fn product(
@@ -331,5 +396,13 @@ impl CatalogService for Catalog {
     async fn offers(&self, skus: &[Sku], currency: Currency) -> Result<Vec<Offer>, CatalogError> {
         validate::offer_skus(skus)?;
         Ok(self.store.offers(skus, currency).await?)
+    }
+
+    async fn events(
+        &self,
+        after: Option<kassa_events::EventId>,
+        limit: u32,
+    ) -> Result<Vec<kassa_events::Event>, CatalogError> {
+        Ok(self.store.events(after, limit.min(EVENTS_PAGE_MAX)).await?)
     }
 }

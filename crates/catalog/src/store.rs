@@ -37,6 +37,15 @@ impl CatalogStore {
         CatalogStore { db }
     }
 
+    /// The catalog's recorded events after `after`, in recording order, at most `limit`.
+    pub async fn events(
+        &self,
+        after: Option<kassa_events::EventId>,
+        limit: u32,
+    ) -> Result<Vec<kassa_events::Event>, DbError> {
+        kassa_events::list(&self.db, crate::events::OUTBOX_TABLE, after, limit).await
+    }
+
     /// Applies the catalog's migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), DbError> {
         self.db.migrate(MIGRATIONS).await

@@ -17,6 +17,8 @@ const START_MS: i64 = 1_795_000_000_000;
 /// The service under test, its clock, and the database kept alive for the test's duration.
 struct Fixture {
     catalog: Catalog,
+    /// The same tables, for reading the outbox and for a cache watcher.
+    store: CatalogStore,
     clock: ManualClock,
     _db: TestDb,
 }
@@ -27,7 +29,8 @@ async fn fixture() -> Fixture {
     store.migrate().await.unwrap();
     let clock = ManualClock::new(Timestamp::from_millis(START_MS));
     Fixture {
-        catalog: Catalog::new(store, Arc::new(clock.clone())),
+        catalog: Catalog::new(store.clone(), Arc::new(clock.clone())),
+        store,
         clock,
         _db: test,
     }
@@ -1260,6 +1263,7 @@ const CACHE_TTL: Duration = Duration::from_millis(1_000);
 struct CachedFixture {
     inner: Arc<Catalog>,
     cached: CachedCatalog,
+    store: CatalogStore,
     clock: ManualClock,
     _db: TestDb,
 }
@@ -1275,6 +1279,7 @@ async fn cached_fixture(max_entries: usize) -> CachedFixture {
     CachedFixture {
         inner,
         cached,
+        store: f.store,
         clock: f.clock,
         _db: f._db,
     }
@@ -1473,4 +1478,126 @@ async fn a_zero_ttl_disables_the_cache() {
     inner.update_product(mug.id, retitle("cup")).await.unwrap();
     assert_eq!(cached.product(mug.id, false).await.unwrap().title, "cup");
     assert!(cached.is_empty());
+}
+
+async fn event_types(store: &CatalogStore) -> Vec<String> {
+    store
+        .events(None, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event_type)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_catalog_change_records_its_event_and_a_write_that_changes_nothing_records_none() {
+    let f = fixture().await;
+    let shoes = f
+        .catalog
+        .create_category(NewCategory {
+            handle: handle("shoes"),
+            name: title("Shoes"),
+        })
+        .await
+        .unwrap();
+    let mug = simple_product(&f.catalog, "mug").await;
+    let xl = f
+        .catalog
+        .add_variant(mug.id, variant("MUG-XL"))
+        .await
+        .unwrap()
+        .variants[1]
+        .id;
+    f.catalog.set_price(xl, eur(1_200)).await.unwrap();
+    f.catalog.remove_price(xl, Currency::Eur).await.unwrap();
+    // Nothing to remove, an empty patch, archiving twice: no change, no event.
+    f.catalog.remove_price(xl, Currency::Eur).await.unwrap();
+    f.catalog
+        .update_product(mug.id, ProductPatch::default())
+        .await
+        .unwrap();
+    f.catalog
+        .update_variant(
+            xl,
+            VariantPatch {
+                weight_grams: Some(300),
+                ..VariantPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.catalog.archive_variant(xl).await.unwrap();
+    f.catalog.archive_variant(xl).await.unwrap();
+    f.catalog
+        .update_product(mug.id, retitle("Big mug"))
+        .await
+        .unwrap();
+    f.catalog.archive_product(mug.id).await.unwrap();
+    f.catalog.archive_product(mug.id).await.unwrap();
+    // A refused write (the SKU is taken) records nothing either.
+    assert!(f.catalog.add_variant(mug.id, variant("MUG")).await.is_err());
+
+    assert_eq!(
+        event_types(&f.store).await,
+        [
+            "catalog.category_created",
+            "catalog.product_created",
+            "catalog.variant_added",
+            "catalog.price_set",
+            "catalog.price_removed",
+            "catalog.variant_updated",
+            "catalog.variant_archived",
+            "catalog.product_updated",
+            "catalog.product_archived",
+        ]
+    );
+    let events = f.store.events(None, 1_000).await.unwrap();
+    assert_eq!(events[0].aggregate_id, shoes.id.to_string());
+    assert!(events[1..]
+        .iter()
+        .all(|event| event.aggregate_id == mug.id.to_string()));
+    let price_set = &events[3];
+    assert_eq!(price_set.data["sku"], "MUG-XL");
+    assert_eq!(price_set.data["currency"], "EUR");
+    assert_eq!(price_set.data["amount_minor"], 1_200);
+    assert_eq!(price_set.occurred_at, Timestamp::from_millis(START_MS));
+}
+
+#[tokio::test]
+async fn a_watcher_clears_the_cache_when_another_node_changes_the_catalog() {
+    // A TTL far longer than the test: only the event can make the cache fresh.
+    let f = cached_fixture(100).await;
+    let cached = Arc::new(CachedCatalog::new(
+        f.inner.clone(),
+        Arc::new(f.clock.clone()),
+        CacheConfig {
+            ttl: Duration::from_secs(3_600),
+            max_entries: 100,
+        },
+    ));
+    let mug = simple_product(&f.inner, "mug").await;
+    let mut watcher = CacheWatcher::new(f.store.clone(), cached.clone());
+    // The first look finds the product's creation: new to it.
+    assert!(watcher.look().await.unwrap());
+    assert!(!watcher.look().await.unwrap(), "nothing new since");
+    assert_eq!(cached.product(mug.id, false).await.unwrap().title, "mug");
+
+    // Another node (the inner service, bypassing this cache) retitles the mug.
+    f.inner
+        .update_product(mug.id, retitle("Big mug"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cached.product(mug.id, false).await.unwrap().title,
+        "mug",
+        "served from the cache until the watcher looks"
+    );
+    assert!(watcher.look().await.unwrap());
+    assert_eq!(
+        cached.product(mug.id, false).await.unwrap().title,
+        "Big mug"
+    );
+    assert!(!watcher.look().await.unwrap());
+    assert_eq!(cached.len(), 1, "a look with nothing new keeps the cache");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kassa_api::{ApiConfig, AppState, Readiness, RouteTable, Services};
 use kassa_cart::{CartLimits, CartService, Carts};
-use kassa_catalog::{store::CatalogStore, CachedCatalog, Catalog, CatalogService};
+use kassa_catalog::{store::CatalogStore, CacheWatcher, CachedCatalog, Catalog, CatalogService};
 use kassa_db::{Backend, Db, PoolSettings};
 use kassa_idempotency::{
     store::IdempotencyStore, Idempotency, IdempotencyService, PURGE_BATCH_MAX,
@@ -70,6 +70,8 @@ pub struct Districts {
     pub orders_db: Db,
     pub identity: Arc<dyn IdentityService>,
     pub catalog: Arc<dyn CatalogService>,
+    /// The node's catalog read cache (also `catalog`), kept fresh by the catalog's events.
+    pub catalog_cache: Arc<CachedCatalog>,
     pub cart: Arc<dyn CartService>,
     pub idempotency: Arc<dyn IdempotencyService>,
     pub inventory: Arc<dyn InventoryService>,
@@ -147,11 +149,12 @@ impl Districts {
         ));
         // Public reads are cached for `catalog.cache_ttl_ms`; offers (what the cart and checkout
         // price with) pass through to the store.
-        let catalog: Arc<dyn CatalogService> = Arc::new(CachedCatalog::new(
+        let catalog_cache = Arc::new(CachedCatalog::new(
             Arc::new(Catalog::new(catalog_store, clock.clone())),
             clock.clone(),
             settings.catalog.cache_config(),
         ));
+        let catalog: Arc<dyn CatalogService> = catalog_cache.clone();
         let limits = CartLimits {
             lines_max: settings.cart.lines_max,
         };
@@ -202,6 +205,7 @@ impl Districts {
             orders_db,
             identity,
             catalog,
+            catalog_cache,
             cart,
             idempotency,
             inventory,
@@ -317,6 +321,9 @@ pub struct Application {
     sweep_interval: Duration,
     /// How often recovery resumes interrupted checkouts (`workers.recovery_interval_secs`).
     recovery_interval: Duration,
+    /// How often the catalog cache reads recent catalog events (`catalog.cache_refresh_ms`;
+    /// zero: never).
+    catalog_refresh: Duration,
 }
 
 impl Application {
@@ -387,6 +394,7 @@ impl Application {
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             sweep_interval: Duration::from_millis(settings.workers.sweep_interval_ms),
             recovery_interval: Duration::from_secs(settings.workers.recovery_interval_secs),
+            catalog_refresh: Duration::from_millis(settings.catalog.cache_refresh_ms),
         })
     }
 
@@ -422,6 +430,7 @@ impl Application {
             shutdown_grace,
             sweep_interval,
             recovery_interval,
+            catalog_refresh,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut drained = stop_rx.clone();
@@ -446,6 +455,13 @@ impl Application {
             recovery_interval,
             stop_rx.clone(),
         ));
+        let catalog_watch = (!catalog_refresh.is_zero()).then(|| {
+            let watcher = CacheWatcher::new(
+                CatalogStore::new(districts.catalog_db.clone()),
+                districts.catalog_cache.clone(),
+            );
+            tokio::spawn(watch_catalog(watcher, catalog_refresh, stop_rx.clone()))
+        });
         // The peer address reaches handlers as `ConnectInfo`: the client address of the
         // throttles and the audit log (no proxy header is trusted).
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -478,6 +494,12 @@ impl Application {
         }
         if let Err(err) = recovery.await {
             tracing::error!(error = %err, "the checkout recovery task failed");
+        }
+        if let Some(Err(err)) = match catalog_watch {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            tracing::error!(error = %err, "the catalog cache watcher failed");
         }
         districts.close().await;
         Ok(())
@@ -562,6 +584,27 @@ async fn sweep_reservations(
             _ = ticks.tick() => {}
         }
         districts.sweep(clock.now()).await;
+    }
+}
+
+/// Reads the catalog's recent events every `interval` until `stop` turns true, clearing the
+/// node's catalog cache when another node changed the catalog. A failed read is logged and
+/// tried again at the next tick; meanwhile the cache's TTL still bounds staleness.
+async fn watch_catalog(
+    mut watcher: CacheWatcher,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(err) = watcher.look().await {
+            tracing::warn!(error = %err, "cannot read the catalog's events for the cache");
+        }
     }
 }
 

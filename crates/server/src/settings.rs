@@ -357,6 +357,9 @@ pub struct CatalogSettings {
     pub cache_ttl_ms: u64,
     /// Most answers the cache holds at once.
     pub cache_entries_max: usize,
+    /// How often the node reads the catalog's recent events to clear its cache after a write
+    /// on another node; 0 turns that off.
+    pub cache_refresh_ms: u64,
 }
 
 impl CatalogSettings {
@@ -372,6 +375,12 @@ impl CatalogSettings {
             return Err(SettingsError(format!(
                 "setting catalog.cache_ttl_ms: must be from 0 to {CATALOG_CACHE_TTL_MAX_MS}, got {}",
                 self.cache_ttl_ms
+            )));
+        }
+        if self.cache_refresh_ms > CATALOG_CACHE_TTL_MAX_MS {
+            return Err(SettingsError(format!(
+                "setting catalog.cache_refresh_ms: must be from 0 to {CATALOG_CACHE_TTL_MAX_MS}, got {}",
+                self.cache_refresh_ms
             )));
         }
         if self.cache_ttl_ms > 0 && self.cache_entries_max == 0 {

@@ -39,13 +39,14 @@ pub enum EventSource {
     Orders,
     Inventory,
     Payments,
+    Catalog,
 }
 
 /// The query of `GET /v1/admin/events`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
-    /// Whose events: `orders`, `inventory` or `payments`.
+    /// Whose events: `orders`, `inventory`, `payments` or `catalog`.
     pub source: EventSource,
     /// An `evt_…` id: only events recorded after it (the previous page's `next_cursor`).
     pub after: Option<String>,
@@ -102,6 +103,7 @@ fn source_page_max(source: EventSource) -> u32 {
         EventSource::Orders => kassa_orders::service::ORDERS_PAGE_MAX,
         EventSource::Inventory => kassa_inventory::EVENTS_PAGE_MAX,
         EventSource::Payments => kassa_payments::service::EVENTS_LIMIT_MAX,
+        EventSource::Catalog => kassa_catalog::EVENTS_PAGE_MAX,
     }
 }
 
@@ -147,6 +149,7 @@ pub async fn list_events(
         EventSource::Orders => state.orders.events(after, limit).await?,
         EventSource::Inventory => state.inventory.events(after, limit).await?,
         EventSource::Payments => state.payments.events(after, limit).await?,
+        EventSource::Catalog => state.catalog.events(after, limit).await?,
     };
     let full = u32::try_from(events.len()).is_ok_and(|n| n >= limit);
     let next_cursor = events

@@ -49,6 +49,11 @@ impl CatalogTx {
         Ok(())
     }
 
+    /// Records `events` in the catalog's outbox, to commit with this transaction's changes.
+    pub async fn record(&mut self, events: &[kassa_events::NewEvent]) -> Result<(), DbError> {
+        kassa_events::append(&mut self.tx, crate::events::OUTBOX_TABLE, events).await
+    }
+
     pub async fn insert_category(
         &mut self,
         category: &Category,

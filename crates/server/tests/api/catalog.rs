@@ -867,3 +867,51 @@ async fn the_staff_list_takes_the_public_filters_and_includes_archived_products(
     assert_eq!(handles(by_price.assert_status(200)), set(&["gamma-tee"]));
     assert_eq!(handles(public.assert_status(200)), set(&["alpha-tee"]));
 }
+
+#[tokio::test]
+async fn catalog_changes_are_listed_as_catalog_events() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let category = app.create_category("mugs", "Mugs").await;
+    let product = app
+        .admin(
+            Method::POST,
+            "/v1/admin/products",
+            Some(&json!({
+                "handle": "mug-blue",
+                "title": "Blue mug",
+                "variants": [variant_body("MUG-BLUE", &[(1200, "USD")], 300)],
+            })),
+        )
+        .await
+        .assert_status(201)
+        .clone();
+    let product_id = id_of(&product);
+
+    // Act
+    let res = app
+        .admin(Method::GET, "/v1/admin/events?source=catalog", None)
+        .await;
+
+    // Assert
+    let page = res.assert_status(200);
+    let items = items_of(page);
+    let seen: Vec<(&str, &str)> = items
+        .iter()
+        .map(|event| {
+            (
+                event["type"].as_str().unwrap_or_default(),
+                event["aggregate_id"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("catalog.category_created", category.as_str()),
+            ("catalog.product_created", product_id.as_str()),
+        ]
+    );
+    assert_eq!(items[1]["data"]["handle"], "mug-blue");
+    assert_eq!(page["next_cursor"], Value::Null);
+}
