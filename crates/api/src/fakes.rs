@@ -77,6 +77,24 @@ pub fn state_with_orders(
     AppState::new(config, readiness, services)
 }
 
+/// [`plain_state`] with a real idempotency service.
+pub fn plain_state_with_idempotency(
+    config: ApiConfig,
+    idempotency: Arc<dyn kassa_idempotency::IdempotencyService>,
+) -> AppState {
+    let services = Services {
+        identity: Arc::new(FakeIdentity::default()),
+        catalog: Arc::new(FakeCatalog::default()),
+        cart: Arc::new(FakeCart),
+        idempotency,
+        inventory: Arc::new(FakeInventory),
+        payments: Arc::new(FakePayments),
+        orders: Arc::new(FakeOrders::default()),
+        sandbox: None,
+    };
+    AppState::new(config, Arc::new(AlwaysReady), services)
+}
+
 /// A state over empty fakes, always ready.
 pub fn plain_state(config: ApiConfig) -> AppState {
     state(

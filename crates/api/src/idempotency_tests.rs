@@ -139,8 +139,7 @@ async fn spawn_with(config: ApiConfig) -> App {
         Arc::new(clock.clone()),
         config_idempotency,
     ));
-    let mut state = fakes::plain_state(config);
-    state.idempotency = idempotency.clone();
+    let state = fakes::plain_state_with_idempotency(config, idempotency.clone());
     let probe = Arc::new(Probe::default());
     let (router, _) = assemble(test_routes(), state);
     let router = router

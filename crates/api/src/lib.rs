@@ -59,7 +59,7 @@ mod router_tests;
 pub use money::MoneyDto;
 pub use problem::{ApiError, FieldError, Problem};
 pub use route_table::{RouteTable, Routes};
-pub use state::{ApiConfig, AppState, Readiness, Services};
+pub use state::{ApiConfig, AppState, Readiness, Services, SharedState};
 
 use axum::Router;
 

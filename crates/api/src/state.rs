@@ -15,9 +15,22 @@ use kassa_payments::{PaymentService, SandboxGateway};
 
 use crate::metrics::Metrics;
 
-/// Shared by every request; cloning copies a few `Arc`s.
+/// Shared by every request. axum clones the state for every extractor and middleware that
+/// takes it, so it is one `Arc`: a clone is one atomic increment, not one per service.
+/// Dereferences to [`SharedState`], whose fields handlers read (`state.catalog`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct SharedState {
     pub config: Arc<ApiConfig>,
     pub metrics: Arc<Metrics>,
     /// Asked by `GET /readyz` whether this instance should receive traffic.
@@ -59,7 +72,7 @@ pub struct Services {
 impl AppState {
     /// A state with fresh metrics.
     pub fn new(config: ApiConfig, readiness: Arc<dyn Readiness>, services: Services) -> AppState {
-        AppState {
+        AppState(Arc::new(SharedState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             readiness,
@@ -71,7 +84,7 @@ impl AppState {
             payments: services.payments,
             orders: services.orders,
             sandbox: services.sandbox,
-        }
+        }))
     }
 }
 
