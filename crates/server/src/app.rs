@@ -56,7 +56,15 @@ pub struct Hooks {
     pub sandbox: Option<SandboxGateway>,
     /// Asked after each checkout saga step whether to stop there as a crash would.
     pub saga_faults: Option<Arc<dyn SagaFaults>>,
+    /// Wraps the inventory service every other part of the application uses: how a test puts
+    /// a store that misbehaves on purpose (one that sells more than it was given) behind the
+    /// real HTTP API, to prove that a check catches it.
+    pub wrap_inventory: Option<InventoryWrapper>,
 }
+
+/// See [`Hooks::wrap_inventory`].
+pub type InventoryWrapper =
+    Arc<dyn Fn(Arc<dyn InventoryService>) -> Arc<dyn InventoryService> + Send + Sync>;
 
 /// Every district's database and service, wired once.
 #[derive(Clone)]
@@ -164,11 +172,14 @@ impl Districts {
             clock.clone(),
             limits,
         ));
-        let inventory: Arc<dyn InventoryService> = Arc::new(Inventory::new(
+        let mut inventory: Arc<dyn InventoryService> = Arc::new(Inventory::new(
             inventory_store,
             clock.clone(),
             settings.inventory.config(),
         ));
+        if let Some(wrap) = &hooks.wrap_inventory {
+            inventory = wrap(inventory);
+        }
         // The only gateway so far (`payments.gateway = "sandbox"`, checked by the settings).
         let sandbox = hooks
             .sandbox

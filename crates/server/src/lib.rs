@@ -11,5 +11,5 @@ pub mod settings;
 pub mod staff;
 pub mod telemetry;
 
-pub use app::{Application, Districts, Hooks};
+pub use app::{Application, Districts, Hooks, InventoryWrapper};
 pub use settings::Settings;

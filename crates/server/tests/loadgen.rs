@@ -10,11 +10,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kassa_events::{Event, EventId};
 use kassa_identity::{Password, Role};
-use kassa_kernel::{Email, SystemClock};
+use kassa_inventory::{
+    Adjustment, InventoryError, InventoryService, Location, LocationId, LocationName, Reservation,
+    StockLevel, StockSummary,
+};
+use kassa_kernel::{Email, Quantity, Sku, SystemClock, Timestamp};
 use kassa_loadgen::args::{CheckoutArgs, CommonArgs, FlashSaleArgs};
 use kassa_loadgen::{LoadgenArgs, Report, Scenario};
-use kassa_server::{Application, Settings};
+use kassa_server::{Application, Hooks, Settings};
 use kassa_testkit::TestDb;
 
 const OWNER_EMAIL: &str = "owner@kassa.test";
@@ -39,6 +44,11 @@ impl Drop for Server {
 /// Starts kassa on the real clock (reservations, sessions and timestamps behave as in
 /// production) with the cheapest password hashing it accepts, and creates the owner.
 async fn spawn() -> Server {
+    spawn_with(Hooks::default()).await
+}
+
+/// [`spawn`] with test hooks.
+async fn spawn_with(hooks: Hooks) -> Server {
     let db = TestDb::new().await;
     let mut settings =
         Settings::load(Path::new("/nonexistent"), "test", Vec::new()).expect("built-in settings");
@@ -55,7 +65,7 @@ async fn spawn() -> Server {
         kassa_db::Backend::Postgres { url } => settings.database.url = url.clone(),
     }
     settings.database.max_connections = 4;
-    let app = Application::build(&settings, Arc::new(SystemClock))
+    let app = Application::build_with(&settings, Arc::new(SystemClock), hooks)
         .await
         .expect("build the application");
     app.districts()
@@ -252,4 +262,127 @@ async fn a_tiny_flash_sale_sells_exactly_the_units() {
     assert_ne!(again.run_id, report.run_id);
     assert!(again.passed(), "{:#?}", again.verification);
     assert_eq!(figure(&again, "checkouts confirmed (201)"), 3.0);
+}
+
+/// The test-only backdoor: an inventory that quietly holds `bonus` more units than staff set,
+/// so the shop sells more than the run stocked — the oversell the flash sale's checks exist to
+/// catch. Everything else goes to the real inventory.
+struct LyingInventory {
+    inner: Arc<dyn InventoryService>,
+    bonus: u32,
+}
+
+#[async_trait::async_trait]
+impl InventoryService for LyingInventory {
+    async fn locations(&self) -> Result<Vec<Location>, InventoryError> {
+        self.inner.locations().await
+    }
+    async fn create_location(&self, name: LocationName) -> Result<Location, InventoryError> {
+        self.inner.create_location(name).await
+    }
+    async fn set_stock(
+        &self,
+        sku: Sku,
+        location: LocationId,
+        on_hand: u32,
+    ) -> Result<StockLevel, InventoryError> {
+        self.inner
+            .set_stock(sku, location, on_hand + self.bonus)
+            .await
+    }
+    async fn adjust_stock(
+        &self,
+        sku: Sku,
+        location: LocationId,
+        delta: i64,
+        reason: String,
+    ) -> Result<Adjustment, InventoryError> {
+        self.inner.adjust_stock(sku, location, delta, reason).await
+    }
+    async fn stock(&self, sku: Sku) -> Result<StockSummary, InventoryError> {
+        self.inner.stock(sku).await
+    }
+    async fn stock_many(&self, skus: &[Sku]) -> Result<Vec<StockSummary>, InventoryError> {
+        self.inner.stock_many(skus).await
+    }
+    async fn reserve(
+        &self,
+        order_ref: String,
+        lines: &[(Sku, Quantity)],
+        ttl: Option<Duration>,
+    ) -> Result<Reservation, InventoryError> {
+        self.inner.reserve(order_ref, lines, ttl).await
+    }
+    async fn commit(&self, order_ref: &str) -> Result<Reservation, InventoryError> {
+        self.inner.commit(order_ref).await
+    }
+    async fn release(&self, order_ref: &str) -> Result<Reservation, InventoryError> {
+        self.inner.release(order_ref).await
+    }
+    async fn restock(&self, order_ref: &str) -> Result<Reservation, InventoryError> {
+        self.inner.restock(order_ref).await
+    }
+    async fn expire_due(&self, now: Timestamp, batch_max: u32) -> Result<u32, InventoryError> {
+        self.inner.expire_due(now, batch_max).await
+    }
+    async fn reservation(&self, order_ref: &str) -> Result<Reservation, InventoryError> {
+        self.inner.reservation(order_ref).await
+    }
+    async fn events(
+        &self,
+        after: Option<EventId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, InventoryError> {
+        self.inner.events(after, limit).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_sale_that_oversells_fails_its_verification_and_the_command() {
+    let wrap: kassa_server::InventoryWrapper =
+        Arc::new(|inner| Arc::new(LyingInventory { inner, bonus: 5 }) as Arc<dyn InventoryService>);
+    let server = spawn_with(Hooks {
+        wrap_inventory: Some(wrap),
+        ..Hooks::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let args = LoadgenArgs {
+        scenario: Scenario::FlashSale(FlashSaleArgs {
+            common: common(&server.url, dir.path(), "oversold"),
+            units: 10,
+            buyers: 30,
+            concurrency: 8,
+        }),
+    };
+
+    let report = kassa_loadgen::run(&args).await.expect("the run completes");
+
+    // The lying store sold 15 of the 10 units the run stocked.
+    assert_eq!(figure(&report, "checkouts confirmed (201)"), 15.0);
+    let verification = report.verification.as_ref().expect("a flash sale verifies");
+    assert!(!verification.passed);
+    let failed: Vec<&str> = verification
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        failed.contains(&"checkouts confirmed (201)"),
+        "failed checks: {failed:?}"
+    );
+    // `kassa loadgen flash-sale` exits non-zero: the command is an error.
+    let second = LoadgenArgs {
+        scenario: Scenario::FlashSale(FlashSaleArgs {
+            common: common(&server.url, dir.path(), "oversold-again"),
+            units: 4,
+            buyers: 12,
+            concurrency: 4,
+        }),
+    };
+    let err = kassa_loadgen::command(&second)
+        .await
+        .expect_err("an oversold sale fails the command");
+    assert!(err.to_string().contains("verification failed"), "{err:#}");
 }

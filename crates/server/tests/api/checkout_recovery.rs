@@ -69,6 +69,7 @@ fn hooks(sandbox: &SandboxGateway, faults: Option<Arc<CrashOnce>>) -> Hooks {
     Hooks {
         sandbox: Some(sandbox.clone()),
         saga_faults: faults.map(|f| f as Arc<dyn SagaFaults>),
+        ..Hooks::default()
     }
 }
 
