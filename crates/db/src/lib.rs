@@ -22,6 +22,7 @@
 
 mod builder;
 mod error;
+mod exclusive;
 mod exec;
 mod lite;
 mod migrate;
@@ -32,6 +33,7 @@ mod writer;
 
 pub use builder::Sql;
 pub use error::DbError;
+pub use exclusive::Exclusive;
 pub use exec::{query, query_scalar, Conn, Query, QueryScalar, Reader, Target};
 pub use migrate::Migration;
 pub use pool::{Backend, Db, Dialect, PoolSettings};

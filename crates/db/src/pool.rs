@@ -8,10 +8,12 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+use crate::exclusive::{advisory_key, try_advisory, LocalRoles};
 use crate::exec::{Conn, Link, Reader};
 use crate::lite::{LiteConn, LitePool, Mode, Output};
 use crate::tx::{WriteCounters, WriteStats};
 use crate::writer::{ReadBarrier, SqliteWriter};
+use crate::Exclusive;
 use crate::{DbError, Tx};
 
 /// Which SQL dialect a [`Db`] speaks. Stores branch on it only where the dialects really differ.
@@ -103,6 +105,8 @@ struct Inner {
     writes: Writes,
     /// Shared with every transaction, which counts its own commit.
     counters: Arc<WriteCounters>,
+    /// SQLite: the roles taken with [`Db::try_exclusive`].
+    roles: LocalRoles,
 }
 
 /// Where write transactions run.
@@ -136,6 +140,7 @@ impl Db {
                     reader: Reader::pooled(pool.clone()),
                     writes: Writes::Pooled(pool),
                     counters: Arc::default(),
+                    roles: LocalRoles::default(),
                 }
             }
         };
@@ -185,6 +190,18 @@ impl Db {
                 Ok(())
             }
             Writes::Grouped(writer) => writer.ping().await,
+        }
+    }
+
+    /// Takes the role `name` of this district if nobody holds it: on PostgreSQL across every
+    /// process on the database, on SQLite within this process. `None` when it is taken. See
+    /// [`Exclusive`].
+    pub async fn try_exclusive(&self, name: &str) -> Result<Option<Exclusive>, DbError> {
+        match &self.inner.writes {
+            Writes::Pooled(pool) => {
+                try_advisory(pool, advisory_key(self.inner.district, name)).await
+            }
+            Writes::Grouped(_) => Ok(self.inner.roles.try_take(name)),
         }
     }
 
@@ -271,6 +288,7 @@ async fn open_sqlite(
         reader: Reader::lite(Arc::new(reader)),
         writes: Writes::Grouped(writer),
         counters,
+        roles: LocalRoles::default(),
     })
 }
 

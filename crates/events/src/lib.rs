@@ -3,11 +3,19 @@
 //! Each district owns an outbox table of the same shape (`<district>_outbox`, created by the
 //! district's own migration from [`outbox_table_sql`]) and appends its events with [`append`]
 //! inside the SAME transaction as the change they describe (transactional outbox), so an event
-//! exists exactly when its change committed. Delivering them to a bus is a later concern; for
-//! now they are listed by [`list`].
+//! exists exactly when its change committed. They are listed by [`list`], and a [`Relay`]
+//! publishes each outbox to a [`Bus`] in recording order, at least once; consumers apply each
+//! event once by recording its id in their own [`inbox`] in the transaction that applies it.
 //!
 //! An event: a UUIDv7 id (`evt_…`), a stable type name (`inventory.reserved`), a version, the
 //! aggregate it is about, when it happened (from the district's Clock) and its data as JSON.
+
+pub mod bus;
+pub mod inbox;
+pub mod relay;
+
+pub use bus::{Bus, BusError, Consumer, InProcessBus};
+pub use relay::{Relay, RelayError, RelayFaults, RelayPass};
 
 use kassa_db::{row, Db, DbError, Sql, Tx};
 use kassa_kernel::Timestamp;
@@ -96,22 +104,83 @@ pub async fn list(
     }
     sql.push(" ORDER BY id LIMIT ").bind(i64::from(limit));
     let rows = sql.build()?.fetch_all(db.reader()).await?;
-    rows.iter()
-        .map(|r| {
-            let data: String = row::text(r, "data")?;
-            let version = u32::try_from(row::int(r, "version")?)
-                .map_err(|_| DbError::Corrupt("event version out of range".into()))?;
-            Ok(Event {
-                id: row::parse(r, "id")?,
-                event_type: row::text(r, "event_type")?,
-                version,
-                aggregate_id: row::text(r, "aggregate_id")?,
-                occurred_at: Timestamp::from_millis(row::int(r, "occurred_at_ms")?),
-                data: serde_json::from_str(&data)
-                    .map_err(|err| DbError::Corrupt(format!("event data: {err}")))?,
-                published_at: sqlx::Row::try_get::<Option<i64>, _>(r, "published_at_ms")?
-                    .map(Timestamp::from_millis),
-            })
-        })
-        .collect()
+    rows.iter().map(event_from_row).collect()
+}
+
+/// Events of `table` not published yet, in recording order, at most `limit`.
+pub async fn unpublished(db: &Db, table: &'static str, limit: u32) -> Result<Vec<Event>, DbError> {
+    let sql = format!(
+        "SELECT id, event_type, version, aggregate_id, occurred_at_ms, data, published_at_ms \
+         FROM {table} WHERE published_at_ms IS NULL ORDER BY id LIMIT $1"
+    );
+    let rows = kassa_db::query(&sql)
+        .bind(i64::from(limit))
+        .fetch_all(db.reader())
+        .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+/// Records that `events` of `table` were published at `at`, in one transaction.
+pub async fn mark_published(
+    db: &Db,
+    table: &'static str,
+    events: &[EventId],
+    at: Timestamp,
+) -> Result<(), DbError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new(&format!("UPDATE {table} SET published_at_ms = "));
+    sql.bind(at.millis())
+        .push(" WHERE published_at_ms IS NULL AND id IN (");
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(event.to_string());
+    }
+    sql.push(")");
+    let mut tx = db.begin().await?;
+    sql.build()?.execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` events of `table` published before `before` (the outbox's retention);
+/// unpublished events are never deleted. Returns how many went.
+pub async fn prune(
+    db: &Db,
+    table: &'static str,
+    before: Timestamp,
+    limit: u32,
+) -> Result<u64, DbError> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} \
+         WHERE published_at_ms IS NOT NULL AND published_at_ms < $1 ORDER BY id LIMIT $2)"
+    );
+    let mut tx = db.begin().await?;
+    let done = kassa_db::query(&sql)
+        .bind(before.millis())
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
+}
+
+fn event_from_row(r: &sqlx::any::AnyRow) -> Result<Event, DbError> {
+    let data: String = row::text(r, "data")?;
+    let version = u32::try_from(row::int(r, "version")?)
+        .map_err(|_| DbError::Corrupt("event version out of range".into()))?;
+    Ok(Event {
+        id: row::parse(r, "id")?,
+        event_type: row::text(r, "event_type")?,
+        version,
+        aggregate_id: row::text(r, "aggregate_id")?,
+        occurred_at: Timestamp::from_millis(row::int(r, "occurred_at_ms")?),
+        data: serde_json::from_str(&data)
+            .map_err(|err| DbError::Corrupt(format!("event data: {err}")))?,
+        published_at: sqlx::Row::try_get::<Option<i64>, _>(r, "published_at_ms")?
+            .map(Timestamp::from_millis),
+    })
 }

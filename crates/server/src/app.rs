@@ -11,6 +11,7 @@ use kassa_api::{ApiConfig, AppState, Readiness, RouteTable, Services};
 use kassa_cart::{CartLimits, CartService, Carts};
 use kassa_catalog::{store::CatalogStore, CacheWatcher, CachedCatalog, Catalog, CatalogService};
 use kassa_db::{Backend, Db, PoolSettings};
+use kassa_events::{Bus, Consumer, InProcessBus, Relay};
 use kassa_idempotency::{
     store::IdempotencyStore, Idempotency, IdempotencyService, PURGE_BATCH_MAX,
 };
@@ -60,6 +61,8 @@ pub struct Hooks {
     /// a store that misbehaves on purpose (one that sells more than it was given) behind the
     /// real HTTP API, to prove that a check catches it.
     pub wrap_inventory: Option<InventoryWrapper>,
+    /// Consumers subscribed to the in-process bus besides kassa's own.
+    pub consumers: Vec<Arc<dyn Consumer>>,
 }
 
 /// See [`Hooks::wrap_inventory`].
@@ -85,12 +88,46 @@ pub struct Districts {
     pub inventory: Arc<dyn InventoryService>,
     pub payments: Arc<dyn PaymentService>,
     pub orders: Arc<dyn OrderService>,
+    /// Where the outbox relays publish every district's events (in-process; NATS comes next).
+    pub bus: Arc<InProcessBus>,
     /// The gateway payments use, while it is the sandbox (the only gateway so far): the
     /// challenge route completes 3-D Secure in it, and tests read its books.
     pub sandbox: Option<SandboxGateway>,
 }
 
 impl Districts {
+    /// One relay per district outbox, publishing to [`Districts::bus`].
+    pub fn relays(&self, clock: Arc<dyn Clock>) -> Vec<Relay> {
+        let bus: Arc<dyn Bus> = self.bus.clone();
+        [
+            (
+                &self.orders_db,
+                kassa_orders::events::OUTBOX_TABLE,
+                "orders",
+            ),
+            (
+                &self.inventory_db,
+                kassa_inventory::events::OUTBOX_TABLE,
+                "inventory",
+            ),
+            (
+                &self.payments_db,
+                kassa_payments::events::OUTBOX,
+                "payments",
+            ),
+            (
+                &self.catalog_db,
+                kassa_catalog::events::OUTBOX_TABLE,
+                "catalog",
+            ),
+        ]
+        .into_iter()
+        .map(|(db, table, source)| {
+            Relay::new(db.clone(), table, source, bus.clone(), clock.clone())
+        })
+        .collect()
+    }
+
     /// Opens every district's database (and migrates it when `migrate` is true).
     pub async fn open(
         settings: &Settings,
@@ -206,6 +243,10 @@ impl Districts {
             clock,
             orders_config,
         ));
+        let bus = Arc::new(InProcessBus::new());
+        for consumer in hooks.consumers {
+            bus.subscribe(consumer);
+        }
         Ok(Districts {
             identity_db,
             catalog_db,
@@ -222,6 +263,7 @@ impl Districts {
             inventory,
             payments,
             orders,
+            bus,
             sandbox: Some(sandbox),
         })
     }
@@ -335,6 +377,10 @@ pub struct Application {
     /// How often the catalog cache reads recent catalog events (`catalog.cache_refresh_ms`;
     /// zero: never).
     catalog_refresh: Duration,
+    /// How often the outbox relays run (`workers.relay_interval_ms`).
+    relay_interval: Duration,
+    /// How long published events stay in their outbox (`workers.outbox_retention_hours`).
+    outbox_retention: Duration,
 }
 
 impl Application {
@@ -406,6 +452,13 @@ impl Application {
             sweep_interval: Duration::from_millis(settings.workers.sweep_interval_ms),
             recovery_interval: Duration::from_secs(settings.workers.recovery_interval_secs),
             catalog_refresh: Duration::from_millis(settings.catalog.cache_refresh_ms),
+            relay_interval: Duration::from_millis(settings.workers.relay_interval_ms),
+            outbox_retention: Duration::from_secs(
+                settings
+                    .workers
+                    .outbox_retention_hours
+                    .saturating_mul(3_600),
+            ),
         })
     }
 
@@ -442,6 +495,8 @@ impl Application {
             sweep_interval,
             recovery_interval,
             catalog_refresh,
+            relay_interval,
+            outbox_retention,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut drained = stop_rx.clone();
@@ -458,6 +513,13 @@ impl Application {
             districts.clone(),
             clock.clone(),
             sweep_interval,
+            stop_rx.clone(),
+        ));
+        let relays = tokio::spawn(relay_outboxes(
+            districts.relays(clock.clone()),
+            clock.clone(),
+            relay_interval,
+            outbox_retention,
             stop_rx.clone(),
         ));
         let recovery = tokio::spawn(recover_checkouts(
@@ -505,6 +567,9 @@ impl Application {
         }
         if let Err(err) = recovery.await {
             tracing::error!(error = %err, "the checkout recovery task failed");
+        }
+        if let Err(err) = relays.await {
+            tracing::error!(error = %err, "the outbox relay task failed");
         }
         if let Some(Err(err)) = match catalog_watch {
             Some(task) => Some(task.await),
@@ -595,6 +660,49 @@ async fn sweep_reservations(
             _ = ticks.tick() => {}
         }
         districts.sweep(clock.now()).await;
+    }
+}
+
+/// How often the relays prune their outboxes, in relay passes (about once a minute at the
+/// default interval).
+const PRUNE_EVERY_PASSES: u32 = 300;
+
+/// Events one prune deletes at most per outbox.
+const PRUNE_BATCH: u32 = 10_000;
+
+/// Runs every outbox relay every `interval` until `stop` turns true, and now and then prunes
+/// the events published longer than `retention` ago. A failed pass is logged; its events stay
+/// pending and the next pass tries them again.
+async fn relay_outboxes(
+    relays: Vec<Relay>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    retention: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut passes: u32 = 0;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        for relay in &relays {
+            if let Err(err) = relay.pass().await {
+                tracing::warn!(source = relay.source(), error = %err, "outbox relay pass failed");
+            }
+        }
+        passes = passes.wrapping_add(1);
+        if passes % PRUNE_EVERY_PASSES == 0 {
+            let before = clock.now().plus_millis(retention_ms.saturating_neg());
+            for relay in &relays {
+                if let Err(err) = relay.prune(before, PRUNE_BATCH).await {
+                    tracing::warn!(source = relay.source(), error = %err, "outbox prune failed");
+                }
+            }
+        }
     }
 }
 

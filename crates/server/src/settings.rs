@@ -488,6 +488,10 @@ pub struct WorkerSettings {
     pub sweep_interval_ms: u64,
     /// How often interrupted checkouts are recovered (once at start-up as well).
     pub recovery_interval_secs: u64,
+    /// How often each outbox's relay publishes what its district recorded.
+    pub relay_interval_ms: u64,
+    /// How long published events stay in their outbox before they are pruned.
+    pub outbox_retention_hours: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -604,6 +608,11 @@ impl Settings {
             (
                 "workers.recovery_interval_secs",
                 self.workers.recovery_interval_secs,
+            ),
+            ("workers.relay_interval_ms", self.workers.relay_interval_ms),
+            (
+                "workers.outbox_retention_hours",
+                self.workers.outbox_retention_hours,
             ),
         ];
         for (key, value) in positive {

@@ -19,5 +19,6 @@ mod checkout;
 mod checkout_concurrency;
 mod checkout_helpers;
 mod checkout_recovery;
+mod events;
 mod idempotency;
 mod orders;
