@@ -20,7 +20,7 @@
 use kassa_events::NewEvent;
 use kassa_kernel::ids::VariantId;
 use kassa_kernel::{Currency, Money, Timestamp};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::model::{Category, Product};
 
@@ -38,18 +38,8 @@ pub const VARIANT_ARCHIVED: &str = "catalog.variant_archived";
 pub const PRICE_SET: &str = "catalog.price_set";
 pub const PRICE_REMOVED: &str = "catalog.price_removed";
 
-fn event(event_type: &'static str, aggregate_id: String, at: Timestamp, data: Value) -> NewEvent {
-    NewEvent {
-        event_type,
-        version: 1,
-        aggregate_id,
-        occurred_at: at,
-        data,
-    }
-}
-
 pub(crate) fn category_created(category: &Category, at: Timestamp) -> NewEvent {
-    event(
+    NewEvent::v1(
         CATEGORY_CREATED,
         category.id.to_string(),
         at,
@@ -68,7 +58,7 @@ pub(crate) fn product(event_type: &'static str, product: &Product, at: Timestamp
         }
         _ => json!({ "product_id": product.id.to_string() }),
     };
-    event(event_type, product.id.to_string(), at, data)
+    NewEvent::v1(event_type, product.id.to_string(), at, data)
 }
 
 /// A variant-level event (`added`, `updated`, `archived`), found in the committed product.
@@ -78,7 +68,7 @@ pub(crate) fn variant(
     variant: VariantId,
     at: Timestamp,
 ) -> NewEvent {
-    event(
+    NewEvent::v1(
         event_type,
         product.id.to_string(),
         at,
@@ -96,7 +86,7 @@ pub(crate) fn price_set(
     price: Money,
     at: Timestamp,
 ) -> NewEvent {
-    event(
+    NewEvent::v1(
         PRICE_SET,
         product.id.to_string(),
         at,
@@ -116,7 +106,7 @@ pub(crate) fn price_removed(
     currency: Currency,
     at: Timestamp,
 ) -> NewEvent {
-    event(
+    NewEvent::v1(
         PRICE_REMOVED,
         product.id.to_string(),
         at,

@@ -38,6 +38,24 @@ pub struct NewEvent {
     pub data: serde_json::Value,
 }
 
+impl NewEvent {
+    /// Version 1 of `event_type` about `aggregate_id`, at `occurred_at`.
+    pub fn v1(
+        event_type: &'static str,
+        aggregate_id: String,
+        occurred_at: Timestamp,
+        data: serde_json::Value,
+    ) -> NewEvent {
+        NewEvent {
+            event_type,
+            version: 1,
+            aggregate_id,
+            occurred_at,
+            data,
+        }
+    }
+}
+
 /// An event as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {

@@ -36,18 +36,8 @@ pub const RELEASED: &str = "inventory.released";
 pub const EXPIRED: &str = "inventory.expired";
 pub const RESTOCKED: &str = "inventory.restocked";
 
-fn event(event_type: &'static str, aggregate_id: String, at: Timestamp, data: Value) -> NewEvent {
-    NewEvent {
-        event_type,
-        version: 1,
-        aggregate_id,
-        occurred_at: at,
-        data,
-    }
-}
-
 pub(crate) fn location_created(location: &Location) -> NewEvent {
-    event(
+    NewEvent::v1(
         LOCATION_CREATED,
         location.id.to_string(),
         location.created_at,
@@ -56,7 +46,7 @@ pub(crate) fn location_created(location: &Location) -> NewEvent {
 }
 
 pub(crate) fn stock_set(level: &StockLevel) -> NewEvent {
-    event(
+    NewEvent::v1(
         STOCK_SET,
         level.sku.to_string(),
         level.updated_at,
@@ -71,7 +61,7 @@ pub(crate) fn stock_set(level: &StockLevel) -> NewEvent {
 
 pub(crate) fn stock_adjusted(adjustment: &Adjustment) -> NewEvent {
     let level = &adjustment.level;
-    event(
+    NewEvent::v1(
         STOCK_ADJUSTED,
         level.sku.to_string(),
         adjustment.at,
@@ -120,7 +110,7 @@ fn reservation_event(
             })
         })
         .collect();
-    event(
+    NewEvent::v1(
         event_type,
         reservation.id.to_string(),
         at,

@@ -33,13 +33,7 @@ pub const DELIVERED: &str = "order.delivered";
 pub const REFUNDED: &str = "order.refunded";
 
 fn event(event_type: &'static str, order: &Order, at: Timestamp, data: Value) -> NewEvent {
-    NewEvent {
-        event_type,
-        version: 1,
-        aggregate_id: order.id.to_string(),
-        occurred_at: at,
-        data,
-    }
+    NewEvent::v1(event_type, order.id.to_string(), at, data)
 }
 
 fn money(amount: Money) -> Value {

@@ -44,13 +44,7 @@ fn event(event_type: &'static str, payment: &Payment, now: Timestamp, more: Valu
     if let (Some(data), Value::Object(more)) = (data.as_object_mut(), more) {
         data.extend(more);
     }
-    NewEvent {
-        event_type,
-        version: 1,
-        aggregate_id: payment.id().to_string(),
-        occurred_at: now,
-        data,
-    }
+    NewEvent::v1(event_type, payment.id().to_string(), now, data)
 }
 
 pub fn authorized(payment: &Payment, now: Timestamp) -> NewEvent {
