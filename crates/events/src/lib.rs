@@ -106,6 +106,10 @@ pub async fn append(tx: &mut Tx, table: &'static str, events: &[NewEvent]) -> Re
     Ok(())
 }
 
+/// The columns every event read selects, in the order [`event_from_row`] reads them.
+const EVENT_COLUMNS: &str =
+    "id, event_type, version, aggregate_id, occurred_at_ms, data, published_at_ms";
+
 /// Events of `table` in recording order (ids are time-ordered), after `after`, at most `limit`.
 pub async fn list(
     db: &Db,
@@ -113,10 +117,7 @@ pub async fn list(
     after: Option<EventId>,
     limit: u32,
 ) -> Result<Vec<Event>, DbError> {
-    let mut sql = Sql::new(&format!(
-        "SELECT id, event_type, version, aggregate_id, occurred_at_ms, data, published_at_ms \
-         FROM {table}"
-    ));
+    let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM {table}"));
     if let Some(after) = after {
         sql.push(" WHERE id > ").bind(after.to_string());
     }
@@ -128,8 +129,7 @@ pub async fn list(
 /// Events of `table` not published yet, in recording order, at most `limit`.
 pub async fn unpublished(db: &Db, table: &'static str, limit: u32) -> Result<Vec<Event>, DbError> {
     let sql = format!(
-        "SELECT id, event_type, version, aggregate_id, occurred_at_ms, data, published_at_ms \
-         FROM {table} WHERE published_at_ms IS NULL ORDER BY id LIMIT $1"
+        "SELECT {EVENT_COLUMNS} FROM {table} WHERE published_at_ms IS NULL ORDER BY id LIMIT $1"
     );
     let rows = kassa_db::query(&sql)
         .bind(i64::from(limit))

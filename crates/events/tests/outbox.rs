@@ -2,25 +2,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use kassa_db::Migration;
-use kassa_events::{append, list, outbox_table_sql, NewEvent};
+use kassa_events::{append, list, NewEvent};
 use kassa_kernel::Timestamp;
 use kassa_testkit::TestDb;
 use serde_json::json;
 
-async fn outbox_db(test: &TestDb) -> kassa_db::Db {
-    let db = test.district("demo").await;
-    let ddl: &'static str = Box::leak(outbox_table_sql("demo_outbox").into_boxed_str());
-    db.migrate(&[Migration {
-        version: 1,
-        name: "outbox",
-        sqlite: ddl,
-        postgres: ddl,
-    }])
-    .await
-    .unwrap();
-    db
-}
+mod common;
+use common::outbox_db;
 
 fn event(n: i64) -> NewEvent {
     NewEvent {

@@ -9,53 +9,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use kassa_db::{Db, Migration};
+use kassa_db::Db;
 use kassa_events::inbox::{first_time, inbox_table_sql};
 use kassa_events::{
-    append, list, outbox_table_sql, prune, Bus, BusError, Consumer, Event, InProcessBus, NewEvent,
-    Relay, RelayError, RelayFaults,
+    append, list, prune, Bus, BusError, Consumer, Event, InProcessBus, NewEvent, Relay, RelayError,
+    RelayFaults,
 };
 use kassa_kernel::{Clock, ManualClock, Timestamp};
 use kassa_testkit::TestDb;
 use serde_json::json;
 
+mod common;
+use common::{migrated, outbox_db};
+
 const OUTBOX: &str = "demo_outbox";
 const INBOX: &str = "sink_inbox";
 
-fn leak(sql: String) -> &'static str {
-    Box::leak(sql.into_boxed_str())
-}
-
-async fn outbox_db(test: &TestDb) -> Db {
-    let db = test.district("demo").await;
-    let ddl = leak(outbox_table_sql(OUTBOX));
-    db.migrate(&[Migration {
-        version: 1,
-        name: "outbox",
-        sqlite: ddl,
-        postgres: ddl,
-    }])
-    .await
-    .unwrap();
-    db
-}
-
 /// The consumer's own district: its inbox and what it applied.
 async fn sink_db(test: &TestDb) -> Db {
-    let db = test.district("sink").await;
-    let ddl = leak(format!(
+    let ddl = format!(
         "{} CREATE TABLE sink_applied (event_id TEXT PRIMARY KEY, n BIGINT NOT NULL);",
         inbox_table_sql(INBOX)
-    ));
-    db.migrate(&[Migration {
-        version: 1,
-        name: "sink",
-        sqlite: ddl,
-        postgres: ddl,
-    }])
-    .await
-    .unwrap();
-    db
+    );
+    migrated(test, "sink", ddl).await
 }
 
 fn event(n: i64) -> NewEvent {
