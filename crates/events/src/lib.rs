@@ -138,6 +138,17 @@ pub async fn unpublished(db: &Db, table: &'static str, limit: u32) -> Result<Vec
     rows.iter().map(event_from_row).collect()
 }
 
+/// When the oldest event of `table` not yet published happened; `None` when every event is
+/// published. `now` minus this is the outbox's lag, the age of what consumers have not seen.
+pub async fn oldest_unpublished_at(
+    db: &Db,
+    table: &'static str,
+) -> Result<Option<Timestamp>, DbError> {
+    let sql = format!("SELECT MIN(occurred_at_ms) FROM {table} WHERE published_at_ms IS NULL");
+    let oldest: Option<i64> = kassa_db::query_scalar(&sql).fetch_one(db.reader()).await?;
+    Ok(oldest.map(Timestamp::from_millis))
+}
+
 /// Records that `events` of `table` were published at `at`, in one transaction.
 pub async fn mark_published(
     db: &Db,

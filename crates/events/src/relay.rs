@@ -84,6 +84,12 @@ impl Relay {
         self.source
     }
 
+    /// When the oldest event this relay has not published yet happened (see
+    /// [`crate::oldest_unpublished_at`]).
+    pub async fn oldest_unpublished_at(&self) -> Result<Option<Timestamp>, DbError> {
+        crate::oldest_unpublished_at(&self.db, self.table).await
+    }
+
     /// Deletes up to `limit` events published before `before` (see [`crate::prune`]).
     pub async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64, DbError> {
         crate::prune(&self.db, self.table, before, limit).await

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use kassa_db::Db;
 use kassa_events::inbox::{first_time, inbox_table_sql};
 use kassa_events::{
-    append, list, prune, Bus, BusError, Consumer, Event, InProcessBus, NewEvent, Relay, RelayError,
-    RelayFaults,
+    append, list, oldest_unpublished_at, prune, Bus, BusError, Consumer, Event, InProcessBus,
+    NewEvent, Relay, RelayError, RelayFaults,
 };
 use kassa_kernel::{Clock, ManualClock, Timestamp};
 use kassa_testkit::TestDb;
@@ -304,4 +304,42 @@ async fn pruning_deletes_only_published_events_older_than_the_retention() {
     let left = list(&f.outbox, OUTBOX, None, 10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert!(left[0].published_at.is_none(), "the unpublished one stays");
+}
+
+#[tokio::test]
+async fn an_event_is_not_published_while_its_transaction_is_open() {
+    let f = fixture().await;
+    let mut open = f.outbox.begin().await.unwrap();
+    append(&mut open, OUTBOX, &[event(1)]).await.unwrap();
+
+    let pass = f.relay().pass().await.unwrap();
+    assert_eq!(
+        pass.published, 0,
+        "an uncommitted event is not there to publish"
+    );
+    assert!(f.sink.delivered.lock().unwrap().is_empty());
+
+    open.commit().await.unwrap();
+    assert_eq!(f.relay().pass().await.unwrap().published, 1);
+    assert_eq!(*f.sink.delivered.lock().unwrap(), vec![1]);
+}
+
+#[tokio::test]
+async fn the_lag_is_the_age_of_the_oldest_unpublished_event() {
+    let f = fixture().await;
+    assert_eq!(
+        oldest_unpublished_at(&f.outbox, OUTBOX).await.unwrap(),
+        None
+    );
+    // event(n) happened at 1,000 + n.
+    record(&f.outbox, &[event(2), event(1)], true).await;
+    assert_eq!(
+        f.relay().oldest_unpublished_at().await.unwrap(),
+        Some(Timestamp::from_millis(1_001))
+    );
+    f.relay().pass().await.unwrap();
+    assert_eq!(
+        oldest_unpublished_at(&f.outbox, OUTBOX).await.unwrap(),
+        None
+    );
 }
