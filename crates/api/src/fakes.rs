@@ -25,6 +25,12 @@ use kassa_kernel::ids::{
 use kassa_kernel::rounding::Rate;
 use kassa_kernel::{CountryCode, Currency, Email, Money, MoneyError, Quantity, Sku, Timestamp};
 
+use kassa_webhooks::{
+    DeliverReport, Delivery, DeliveryCounts, DeliveryDetail, DeliveryFilter, DeliveryId, Endpoint,
+    EndpointPatch, EndpointWithSecret, NewEndpoint, SecretRotation, SigningSecret, WebhookError,
+    WebhookId, WebhookService,
+};
+
 use crate::state::{ApiConfig, AppState, Readiness, Services};
 
 pub use commerce::{FakeInventory, FakeOrders, FakePayments};
@@ -72,6 +78,7 @@ pub fn state_with_orders(
         inventory: Arc::new(FakeInventory),
         payments: Arc::new(FakePayments),
         orders,
+        webhooks: Arc::new(FakeWebhooks),
         sandbox: None,
     };
     AppState::new(config, readiness, services)
@@ -90,6 +97,7 @@ pub fn plain_state_with_idempotency(
         inventory: Arc::new(FakeInventory),
         payments: Arc::new(FakePayments),
         orders: Arc::new(FakeOrders::default()),
+        webhooks: Arc::new(FakeWebhooks),
         sandbox: None,
     };
     AppState::new(config, Arc::new(AlwaysReady), services)
@@ -387,5 +395,82 @@ impl CartService for FakeCart {
 
     async fn delete_tax_rate(&self, country: CountryCode) -> Result<(), CartError> {
         Err(CartError::TaxRateNotFound(country))
+    }
+}
+
+/// Webhooks with no endpoints: registering answers the endpoint as given (with a fresh secret)
+/// but keeps nothing, so every read by id is not found.
+pub struct FakeWebhooks;
+
+#[async_trait]
+impl WebhookService for FakeWebhooks {
+    async fn create_endpoint(
+        &self,
+        input: NewEndpoint,
+    ) -> Result<EndpointWithSecret, WebhookError> {
+        let endpoint = Endpoint {
+            id: WebhookId::new(),
+            url: input.url,
+            event_types: input.event_types,
+            description: input.description,
+            enabled: true,
+            previous_secret_expires_at: None,
+            created_at: now(),
+            updated_at: now(),
+        };
+        let secret = SigningSecret::generate().map_err(WebhookError::Randomness)?;
+        Ok(EndpointWithSecret { endpoint, secret })
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, WebhookError> {
+        Ok(Vec::new())
+    }
+
+    async fn endpoint(&self, id: WebhookId) -> Result<Endpoint, WebhookError> {
+        Err(WebhookError::EndpointNotFound(id))
+    }
+
+    async fn update_endpoint(
+        &self,
+        id: WebhookId,
+        _: EndpointPatch,
+    ) -> Result<Endpoint, WebhookError> {
+        Err(WebhookError::EndpointNotFound(id))
+    }
+
+    async fn delete_endpoint(&self, id: WebhookId) -> Result<(), WebhookError> {
+        Err(WebhookError::EndpointNotFound(id))
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: WebhookId,
+        _: SecretRotation,
+    ) -> Result<EndpointWithSecret, WebhookError> {
+        Err(WebhookError::EndpointNotFound(id))
+    }
+
+    async fn deliveries(
+        &self,
+        endpoint: WebhookId,
+        _: DeliveryFilter,
+    ) -> Result<Vec<Delivery>, WebhookError> {
+        Err(WebhookError::EndpointNotFound(endpoint))
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> Result<DeliveryDetail, WebhookError> {
+        Err(WebhookError::DeliveryNotFound(id))
+    }
+
+    async fn replay(&self, id: DeliveryId) -> Result<Delivery, WebhookError> {
+        Err(WebhookError::DeliveryNotFound(id))
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, WebhookError> {
+        Ok(DeliveryCounts::default())
+    }
+
+    async fn deliver_due(&self, _: Timestamp, _: u32) -> Result<DeliverReport, WebhookError> {
+        Ok(DeliverReport::default())
     }
 }

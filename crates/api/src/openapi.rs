@@ -4,7 +4,8 @@
 //! [`ApiDoc`] lists the service handlers; each resource module lists its own in a document of
 //! its own (`routes::identity::IdentityApi`, `routes::catalog::CatalogApi`,
 //! `routes::carts::CartApi`, `routes::orders::OrdersApi`, `routes::inventory::InventoryApi`,
-//! `routes::events::EventsApi`, `routes::sandbox::SandboxApi`), and [`openapi`] merges
+//! `routes::events::EventsApi`, `routes::sandbox::SandboxApi`,
+//! `routes::webhooks::WebhooksApi`), and [`openapi`] merges
 //! them, so adding a resource touches one line here. Always use [`openapi`], never
 //! `ApiDoc::openapi()` alone: that is only the service routes.
 //!
@@ -90,7 +91,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// One document per resource module, merged into [`ApiDoc`]'s by [`openapi`].
-fn resource_documents() -> [utoipa::openapi::OpenApi; 7] {
+fn resource_documents() -> [utoipa::openapi::OpenApi; 8] {
     [
         routes::identity::IdentityApi::openapi(),
         routes::catalog::CatalogApi::openapi(),
@@ -99,6 +100,7 @@ fn resource_documents() -> [utoipa::openapi::OpenApi; 7] {
         routes::inventory::InventoryApi::openapi(),
         routes::events::EventsApi::openapi(),
         routes::sandbox::SandboxApi::openapi(),
+        routes::webhooks::WebhooksApi::openapi(),
     ]
 }
 

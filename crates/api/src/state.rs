@@ -12,6 +12,7 @@ use kassa_identity::{IdentityService, RefundCap};
 use kassa_inventory::InventoryService;
 use kassa_orders::OrderService;
 use kassa_payments::{PaymentService, SandboxGateway};
+use kassa_webhooks::WebhookService;
 
 use crate::metrics::Metrics;
 
@@ -50,6 +51,8 @@ pub struct SharedState {
     pub payments: Arc<dyn PaymentService>,
     /// Checkout and orders (`routes::orders`).
     pub orders: Arc<dyn OrderService>,
+    /// Outbound webhook endpoints and their deliveries (`routes::webhooks`).
+    pub webhooks: Arc<dyn WebhookService>,
     /// The sandbox gateway's books, when the sandbox is the configured gateway: the 3-D Secure
     /// challenge route (`routes::sandbox`) completes challenges in it. `None` with a real
     /// gateway, and the route then answers 404.
@@ -66,6 +69,7 @@ pub struct Services {
     pub inventory: Arc<dyn InventoryService>,
     pub payments: Arc<dyn PaymentService>,
     pub orders: Arc<dyn OrderService>,
+    pub webhooks: Arc<dyn WebhookService>,
     pub sandbox: Option<SandboxGateway>,
 }
 
@@ -83,6 +87,7 @@ impl AppState {
             inventory: services.inventory,
             payments: services.payments,
             orders: services.orders,
+            webhooks: services.webhooks,
             sandbox: services.sandbox,
         }))
     }

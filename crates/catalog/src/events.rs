@@ -38,6 +38,20 @@ pub const VARIANT_ARCHIVED: &str = "catalog.variant_archived";
 pub const PRICE_SET: &str = "catalog.price_set";
 pub const PRICE_REMOVED: &str = "catalog.price_removed";
 
+/// Every event type above, for consumers that let users choose among them (webhook
+/// subscriptions validate against it). Add a new type here too.
+pub const ALL: &[&str] = &[
+    CATEGORY_CREATED,
+    PRODUCT_CREATED,
+    PRODUCT_UPDATED,
+    PRODUCT_ARCHIVED,
+    VARIANT_ADDED,
+    VARIANT_UPDATED,
+    VARIANT_ARCHIVED,
+    PRICE_SET,
+    PRICE_REMOVED,
+];
+
 pub(crate) fn category_created(category: &Category, at: Timestamp) -> NewEvent {
     NewEvent::v1(
         CATEGORY_CREATED,

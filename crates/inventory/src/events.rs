@@ -36,6 +36,19 @@ pub const RELEASED: &str = "inventory.released";
 pub const EXPIRED: &str = "inventory.expired";
 pub const RESTOCKED: &str = "inventory.restocked";
 
+/// Every event type above, for consumers that let users choose among them (webhook
+/// subscriptions validate against it). Add a new type here too.
+pub const ALL: &[&str] = &[
+    LOCATION_CREATED,
+    STOCK_SET,
+    STOCK_ADJUSTED,
+    RESERVED,
+    COMMITTED,
+    RELEASED,
+    EXPIRED,
+    RESTOCKED,
+];
+
 pub(crate) fn location_created(location: &Location) -> NewEvent {
     NewEvent::v1(
         LOCATION_CREATED,

@@ -32,6 +32,19 @@ pub const FULFILLED: &str = "order.fulfilled";
 pub const DELIVERED: &str = "order.delivered";
 pub const REFUNDED: &str = "order.refunded";
 
+/// Every event type above, for consumers that let users choose among them (webhook
+/// subscriptions validate against it). Add a new type here too.
+pub const ALL: &[&str] = &[
+    PLACED,
+    CANCELLED,
+    PAYMENT_FAILED,
+    CAPTURED,
+    PARTIALLY_FULFILLED,
+    FULFILLED,
+    DELIVERED,
+    REFUNDED,
+];
+
 fn event(event_type: &'static str, order: &Order, at: Timestamp, data: Value) -> NewEvent {
     NewEvent::v1(event_type, order.id.to_string(), at, data)
 }

@@ -32,6 +32,18 @@ pub const PAYMENT_VOIDED: &str = "payment.voided";
 pub const PAYMENT_REFUNDED: &str = "payment.refunded";
 pub const PAYMENT_FAILED: &str = "payment.failed";
 
+/// Every event type above, for consumers that let users choose among them (webhook
+/// subscriptions validate against it). Add a new type here too.
+pub const ALL: &[&str] = &[
+    PAYMENT_AUTHORIZED,
+    PAYMENT_REQUIRES_ACTION,
+    PAYMENT_DECLINED,
+    PAYMENT_CAPTURED,
+    PAYMENT_VOIDED,
+    PAYMENT_REFUNDED,
+    PAYMENT_FAILED,
+];
+
 fn money(amount: Money) -> Value {
     json!({"amount_minor": amount.amount_minor(), "currency": amount.currency().code()})
 }

@@ -1,6 +1,6 @@
 //! Wiring: open each district's database, build its service, hand them to the HTTP layer, and
 //! run the background loops (throttle and idempotency purges, the reservation sweeper, checkout
-//! recovery) while serving.
+//! recovery, the outbox relays, webhook delivery) while serving.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use kassa_kernel::{Clock, Timestamp};
 use kassa_orders::{OrderService, OrdersConfig, SagaFaults};
 use kassa_payments::store::PaymentStore;
 use kassa_payments::{PaymentService, Payments, SandboxGateway};
+use kassa_webhooks::store::WebhookStore;
+use kassa_webhooks::{WebhookService, Webhooks};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -79,6 +81,7 @@ pub struct Districts {
     pub inventory_db: Db,
     pub payments_db: Db,
     pub orders_db: Db,
+    pub webhooks_db: Db,
     pub identity: Arc<dyn IdentityService>,
     pub catalog: Arc<dyn CatalogService>,
     /// The node's catalog read cache (also `catalog`), kept fresh by the catalog's events.
@@ -88,6 +91,9 @@ pub struct Districts {
     pub inventory: Arc<dyn InventoryService>,
     pub payments: Arc<dyn PaymentService>,
     pub orders: Arc<dyn OrderService>,
+    /// Outbound webhooks: its consumer is subscribed to [`Districts::bus`], and `serve` runs
+    /// its `deliver_due` every `webhooks.deliver_interval_ms`.
+    pub webhooks: Arc<dyn WebhookService>,
     /// Where the outbox relays publish every district's events (in-process; NATS comes next).
     pub bus: Arc<InProcessBus>,
     /// The gateway payments use, while it is the sandbox (the only gateway so far): the
@@ -160,6 +166,7 @@ impl Districts {
         let inventory_db = Db::connect(&backend, "inventory", &pool).await?;
         let payments_db = Db::connect(&backend, "payments", &pool).await?;
         let orders_db = Db::connect(&backend, "orders", &pool).await?;
+        let webhooks_db = Db::connect(&backend, "webhooks", &pool).await?;
         let identity_store = IdentityStore::new(identity_db.clone());
         let catalog_store = CatalogStore::new(catalog_db.clone());
         let cart_store = kassa_cart::store::CartStore::new(cart_db.clone());
@@ -167,6 +174,7 @@ impl Districts {
         let inventory_store = InventoryStore::new(inventory_db.clone());
         let payments_store = PaymentStore::new(payments_db.clone());
         let orders_store = kassa_orders::store::OrderStore::new(orders_db.clone());
+        let webhooks_store = WebhookStore::new(webhooks_db.clone());
         if migrate {
             // Dependency order: a district migrates after the districts it uses; identity uses
             // none.
@@ -180,6 +188,8 @@ impl Districts {
             inventory_store.migrate().await?;
             payments_store.migrate().await?;
             orders_store.migrate().await?;
+            // Reads the others' events from the bus only; after orders, the last producer.
+            webhooks_store.migrate().await?;
         }
         let idempotency: Arc<dyn IdempotencyService> = Arc::new(Idempotency::new(
             idempotency_store,
@@ -240,10 +250,12 @@ impl Districts {
             cart.clone(),
             inventory.clone(),
             payments.clone(),
-            clock,
+            clock.clone(),
             orders_config,
         ));
+        let webhooks = Webhooks::new(webhooks_store, clock, settings.webhooks.config())?;
         let bus = Arc::new(InProcessBus::new());
+        bus.subscribe(Arc::new(webhooks.consumer()));
         for consumer in hooks.consumers {
             bus.subscribe(consumer);
         }
@@ -255,6 +267,7 @@ impl Districts {
             inventory_db,
             payments_db,
             orders_db,
+            webhooks_db,
             identity,
             catalog,
             catalog_cache,
@@ -263,6 +276,7 @@ impl Districts {
             inventory,
             payments,
             orders,
+            webhooks: Arc::new(webhooks),
             bus,
             sandbox: Some(sandbox),
         })
@@ -341,6 +355,7 @@ impl Districts {
         self.inventory_db.close().await;
         self.payments_db.close().await;
         self.orders_db.close().await;
+        self.webhooks_db.close().await;
     }
 }
 
@@ -381,6 +396,8 @@ pub struct Application {
     relay_interval: Duration,
     /// How long published events stay in their outbox (`workers.outbox_retention_hours`).
     outbox_retention: Duration,
+    /// How often due webhook deliveries are sent (`webhooks.deliver_interval_ms`).
+    webhook_interval: Duration,
 }
 
 impl Application {
@@ -427,6 +444,7 @@ impl Application {
             districts.inventory_db.clone(),
             districts.payments_db.clone(),
             districts.orders_db.clone(),
+            districts.webhooks_db.clone(),
         ]));
         let services = Services {
             identity: districts.identity.clone(),
@@ -436,6 +454,7 @@ impl Application {
             inventory: districts.inventory.clone(),
             payments: districts.payments.clone(),
             orders: districts.orders.clone(),
+            webhooks: districts.webhooks.clone(),
             sandbox: districts.sandbox.clone(),
         };
         let state = AppState::new(config, readiness, services);
@@ -459,6 +478,7 @@ impl Application {
                     .outbox_retention_hours
                     .saturating_mul(3_600),
             ),
+            webhook_interval: Duration::from_millis(settings.webhooks.deliver_interval_ms),
         })
     }
 
@@ -497,6 +517,7 @@ impl Application {
             catalog_refresh,
             relay_interval,
             outbox_retention,
+            webhook_interval,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut drained = stop_rx.clone();
@@ -520,6 +541,12 @@ impl Application {
             clock.clone(),
             relay_interval,
             outbox_retention,
+            stop_rx.clone(),
+        ));
+        let webhook_delivery = tokio::spawn(deliver_webhooks(
+            districts.webhooks.clone(),
+            clock.clone(),
+            webhook_interval,
             stop_rx.clone(),
         ));
         let recovery = tokio::spawn(recover_checkouts(
@@ -570,6 +597,10 @@ impl Application {
         }
         if let Err(err) = relays.await {
             tracing::error!(error = %err, "the outbox relay task failed");
+        }
+        // Stops at the signal after the batch it is sending (each attempt has its timeout).
+        if let Err(err) = webhook_delivery.await {
+            tracing::error!(error = %err, "the webhook delivery task failed");
         }
         if let Some(Err(err)) = match catalog_watch {
             Some(task) => Some(task.await),
@@ -702,6 +733,35 @@ async fn relay_outboxes(
                     tracing::warn!(source = relay.source(), error = %err, "outbox prune failed");
                 }
             }
+        }
+    }
+}
+
+/// Most webhook deliveries one tick claims and sends (8 at a time): a tick's work stays bounded
+/// by a few timeouts even when every receiver hangs.
+const WEBHOOK_DELIVER_BATCH: u32 = 64;
+
+/// Sends due webhook deliveries every `interval` until `stop` turns true, at the clock's time.
+/// A failed claim is logged and tried at the next tick; each attempt's own failure is recorded
+/// on its delivery.
+async fn deliver_webhooks(
+    webhooks: Arc<dyn WebhookService>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(err) = webhooks
+            .deliver_due(clock.now(), WEBHOOK_DELIVER_BATCH)
+            .await
+        {
+            tracing::warn!(error = %err, "due webhook deliveries could not be claimed");
         }
     }
 }

@@ -43,6 +43,7 @@ pub struct Settings {
     pub orders: OrdersSettings,
     pub payments: PaymentsSettings,
     pub workers: WorkerSettings,
+    pub webhooks: WebhookSettings,
     pub log: LogSettings,
 }
 
@@ -494,6 +495,72 @@ pub struct WorkerSettings {
     pub outbox_retention_hours: u64,
 }
 
+/// Longest `webhooks.timeout_ms`: a minute is past any receiver worth waiting for, and every
+/// attempt holds one of the few sending slots that long.
+const WEBHOOK_TIMEOUT_MAX_MS: u64 = 60_000;
+
+/// Most of a receiver's answer `webhooks.response_body_max_bytes` may keep per attempt: 64 KiB
+/// per attempt row is already far more than an error message.
+const WEBHOOK_RESPONSE_BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Most `webhooks.max_attempts`: with the schedule's 12-hour cap, 20 attempts span about 5
+/// days, longer than anyone waits for an event.
+const WEBHOOK_MAX_ATTEMPTS_LIMIT: u32 = 20;
+
+/// Outbound webhooks (`[webhooks]`); what each value means and why it has its default is in
+/// config/default.toml.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub timeout_ms: u64,
+    pub response_body_max_bytes: usize,
+    pub max_attempts: u32,
+    pub allow_private_targets: bool,
+    /// How often due deliveries are claimed and sent.
+    pub deliver_interval_ms: u64,
+}
+
+impl WebhookSettings {
+    pub fn config(&self) -> kassa_webhooks::WebhooksConfig {
+        kassa_webhooks::WebhooksConfig {
+            timeout: Duration::from_millis(self.timeout_ms),
+            response_body_max_bytes: self.response_body_max_bytes,
+            max_attempts: self.max_attempts,
+            allow_private_targets: self.allow_private_targets,
+            ..kassa_webhooks::WebhooksConfig::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if !(1..=WEBHOOK_TIMEOUT_MAX_MS).contains(&self.timeout_ms) {
+            return Err(SettingsError(format!(
+                "setting webhooks.timeout_ms: must be from 1 to {WEBHOOK_TIMEOUT_MAX_MS}, got {}",
+                self.timeout_ms
+            )));
+        }
+        if self.response_body_max_bytes > WEBHOOK_RESPONSE_BODY_LIMIT_BYTES {
+            return Err(SettingsError(format!(
+                "setting webhooks.response_body_max_bytes: must be at most \
+                 {WEBHOOK_RESPONSE_BODY_LIMIT_BYTES}, got {}",
+                self.response_body_max_bytes
+            )));
+        }
+        if !(1..=WEBHOOK_MAX_ATTEMPTS_LIMIT).contains(&self.max_attempts) {
+            return Err(SettingsError(format!(
+                "setting webhooks.max_attempts: must be from 1 to {WEBHOOK_MAX_ATTEMPTS_LIMIT}, \
+                 got {}",
+                self.max_attempts
+            )));
+        }
+        if self.deliver_interval_ms == 0 {
+            return Err(SettingsError(
+                "setting webhooks.deliver_interval_ms: must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CartSettings {
@@ -594,6 +661,7 @@ impl Settings {
         self.catalog.validate()?;
         self.inventory.validate()?;
         self.validate_checkout()?;
+        self.webhooks.validate()?;
         self.identity.validate()
     }
 
@@ -1003,6 +1071,68 @@ mod tests {
             CaptureMode::from(s.orders.capture),
             CaptureMode::OnFulfilment
         );
+    }
+
+    #[test]
+    fn the_webhook_defaults_are_the_documented_ones_and_bad_values_are_refused_by_name() {
+        let s = Settings::load(&no_dir(), "local", vars(&[])).unwrap();
+        let config = s.webhooks.config();
+        assert_eq!(config.timeout, Duration::from_secs(10));
+        assert_eq!(config.response_body_max_bytes, 4_096);
+        assert_eq!(config.max_attempts, 10);
+        assert!(!config.allow_private_targets);
+        assert_eq!(s.webhooks.deliver_interval_ms, 500);
+        for (var, value, key) in [
+            ("KASSA__WEBHOOKS__TIMEOUT_MS", "0", "webhooks.timeout_ms"),
+            (
+                "KASSA__WEBHOOKS__TIMEOUT_MS",
+                "60001",
+                "webhooks.timeout_ms",
+            ),
+            (
+                "KASSA__WEBHOOKS__RESPONSE_BODY_MAX_BYTES",
+                "65537",
+                "webhooks.response_body_max_bytes",
+            ),
+            (
+                "KASSA__WEBHOOKS__MAX_ATTEMPTS",
+                "0",
+                "webhooks.max_attempts",
+            ),
+            (
+                "KASSA__WEBHOOKS__MAX_ATTEMPTS",
+                "21",
+                "webhooks.max_attempts",
+            ),
+            (
+                "KASSA__WEBHOOKS__DELIVER_INTERVAL_MS",
+                "0",
+                "webhooks.deliver_interval_ms",
+            ),
+            (
+                "KASSA__WEBHOOKS__ALLOW_PRIVATE_TARGETS",
+                "maybe",
+                "webhooks.allow_private_targets",
+            ),
+        ] {
+            let err = Settings::load(&no_dir(), "local", vars(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+        }
+        let s = Settings::load(
+            &no_dir(),
+            "local",
+            vars(&[
+                ("KASSA__WEBHOOKS__TIMEOUT_MS", "60000"),
+                ("KASSA__WEBHOOKS__MAX_ATTEMPTS", "20"),
+                ("KASSA__WEBHOOKS__RESPONSE_BODY_MAX_BYTES", "65536"),
+                ("KASSA__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.webhooks.config().max_attempts, 20);
+        assert!(s.webhooks.config().allow_private_targets);
     }
 
     #[test]

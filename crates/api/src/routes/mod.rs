@@ -2,8 +2,8 @@
 //!
 //! A handler is added to its module's `routes()` *and* to its module's OpenAPI document
 //! (`IdentityApi`, `CatalogApi`, `CartApi`, `OrdersApi`, `InventoryApi`, `EventsApi`,
-//! `SandboxApi`, or `openapi::ApiDoc` for the service routes); the tests in `openapi` fail when
-//! the route table and the merged document disagree.
+//! `SandboxApi`, `WebhooksApi`, or `openapi::ApiDoc` for the service routes); the tests in
+//! `openapi` fail when the route table and the merged document disagree.
 
 pub mod carts;
 pub mod catalog;
@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod orders;
 pub mod sandbox;
 pub mod service;
+pub mod webhooks;
 
 use crate::route_table::Routes;
 
@@ -26,4 +27,5 @@ pub fn all() -> Routes {
         .merge(inventory::routes())
         .merge(events::routes())
         .merge(sandbox::routes())
+        .merge(webhooks::routes())
 }

@@ -22,3 +22,4 @@ mod checkout_recovery;
 mod events;
 mod idempotency;
 mod orders;
+mod webhooks;
