@@ -17,6 +17,7 @@
 //! - Every call has a timeout of its own; the service adds a backstop around each call.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use kassa_kernel::Money;
@@ -84,6 +85,10 @@ pub struct GatewayError {
     pub retryable: bool,
     /// For the log; never shown to clients, never holds a token or a secret.
     pub message: String,
+    /// How long the gateway (or a connector's circuit breaker) says to wait before trying
+    /// again, when it said: Stripe's `Retry-After` on a 429, the time until an open breaker
+    /// lets a call through. The HTTP layer can pass it on as `Retry-After` with its 503.
+    pub retry_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +119,7 @@ impl GatewayError {
             kind: GatewayErrorKind::Timeout,
             retryable: true,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -122,6 +128,7 @@ impl GatewayError {
             kind: GatewayErrorKind::Unavailable,
             retryable: true,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -130,7 +137,14 @@ impl GatewayError {
             kind: GatewayErrorKind::Invalid,
             retryable: false,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, saying how long to wait before trying again.
+    pub fn with_retry_after(mut self, retry_after: Duration) -> GatewayError {
+        self.retry_after = Some(retry_after);
+        self
     }
 
     /// True when the request may have been performed, so its outcome is unknown.
