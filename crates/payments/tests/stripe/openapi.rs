@@ -16,13 +16,14 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-/// Where the reference data is: `KASSA_STRIPE_REFERENCE_DIR`, else `shared/reference/stripe`
-/// next to the repository (as on developers' machines and in CI).
+/// Where the reference data is: `KASSA_STRIPE_REFERENCE_DIR`, else the copy kept in
+/// `tests/reference/stripe` (taken unchanged from the project's shared/reference/stripe, with
+/// Stripe's MIT licence beside it), so a clean clone anywhere has it.
 pub fn reference_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("KASSA_STRIPE_REFERENCE_DIR") {
         return PathBuf::from(dir);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/stripe")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/stripe")
 }
 
 pub fn load_reference(file: &str) -> Value {
