@@ -79,6 +79,8 @@ pub fn state_with_orders(
         payments: Arc::new(FakePayments),
         orders,
         webhooks: Arc::new(FakeWebhooks),
+        notifications: Arc::new(EmptyMailbox),
+        ops: Arc::new(NoGauges),
         sandbox: None,
     };
     AppState::new(config, readiness, services)
@@ -98,6 +100,8 @@ pub fn plain_state_with_idempotency(
         payments: Arc::new(FakePayments),
         orders: Arc::new(FakeOrders::default()),
         webhooks: Arc::new(FakeWebhooks),
+        notifications: Arc::new(EmptyMailbox),
+        ops: Arc::new(NoGauges),
         sandbox: None,
     };
     AppState::new(config, Arc::new(AlwaysReady), services)
@@ -472,5 +476,40 @@ impl WebhookService for FakeWebhooks {
 
     async fn deliver_due(&self, _: Timestamp, _: u32) -> Result<DeliverReport, WebhookError> {
         Ok(DeliverReport::default())
+    }
+}
+
+/// A mailbox with no messages.
+pub struct EmptyMailbox;
+
+#[async_trait]
+impl kassa_notify::NotificationService for EmptyMailbox {
+    async fn mailbox(
+        &self,
+        _after: Option<kassa_notify::MessageId>,
+        _limit: u32,
+    ) -> Result<Vec<kassa_notify::Message>, kassa_notify::NotifyError> {
+        Ok(Vec::new())
+    }
+
+    async fn message(
+        &self,
+        _id: kassa_notify::MessageId,
+    ) -> Result<Option<kassa_notify::Message>, kassa_notify::NotifyError> {
+        Ok(None)
+    }
+
+    async fn counts(&self) -> Result<kassa_notify::StatusCounts, kassa_notify::NotifyError> {
+        Ok(kassa_notify::StatusCounts::default())
+    }
+}
+
+/// No district gauges: `/metrics` shows only the HTTP families.
+pub struct NoGauges;
+
+#[async_trait]
+impl crate::metrics::OpsGauges for NoGauges {
+    async fn gauges(&self) -> Vec<crate::metrics::GaugeFamily> {
+        Vec::new()
     }
 }

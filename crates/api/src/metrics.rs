@@ -123,6 +123,70 @@ impl Metrics {
     }
 }
 
+/// One family of gauges read at scrape time from the districts (outbox lag, deliveries by
+/// outcome, …): a name, its help text and its samples, each with its label pairs. Label names
+/// and values come from the code (sources, statuses), never from requests, so cardinality stays
+/// bounded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaugeFamily {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub samples: Vec<GaugeSample>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaugeSample {
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+impl GaugeSample {
+    /// A sample with one label.
+    pub fn labelled(name: &'static str, value_label: impl Into<String>, value: f64) -> GaugeSample {
+        GaugeSample {
+            labels: vec![(name, value_label.into())],
+            value,
+        }
+    }
+}
+
+/// Gauges the server reads from its districts when `/metrics` is scraped; `server` implements it
+/// over what it wired (outboxes, webhooks, notifications), tests use a fake.
+#[async_trait::async_trait]
+pub trait OpsGauges: Send + Sync {
+    /// The families to render. A district that cannot be read is left out (and logged) rather
+    /// than failing the scrape: the HTTP metrics still matter when a database is down.
+    async fn gauges(&self) -> Vec<GaugeFamily>;
+}
+
+/// `families` in the text exposition format 0.0.4, each with its `HELP` and `TYPE gauge` lines.
+pub fn render_gauges(families: &[GaugeFamily]) -> String {
+    let mut out = String::new();
+    for family in families {
+        let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE {} gauge", family.name);
+        for sample in &family.samples {
+            let labels: Vec<String> = sample
+                .labels
+                .iter()
+                .map(|(name, value)| format!("{name}=\"{}\"", escape_label(value)))
+                .collect();
+            if labels.is_empty() {
+                let _ = writeln!(out, "{} {}", family.name, sample.value);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{}{{{}}} {}",
+                    family.name,
+                    labels.join(","),
+                    sample.value
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Standard methods keep their name; anything else (extension methods are arbitrary tokens)
 /// becomes `OTHER` so a client cannot mint series.
 fn method_label(method: &Method) -> &'static str {
@@ -166,6 +230,25 @@ fn escape_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gauges_render_with_help_type_and_escaped_labels() {
+        let text = render_gauges(&[GaugeFamily {
+            name: "kassa_events_outbox_lag_seconds",
+            help: "Age of the oldest unpublished event.",
+            samples: vec![
+                GaugeSample::labelled("source", "orders", 1.5),
+                GaugeSample::labelled("source", "we\"ird", 0.0),
+            ],
+        }]);
+        assert_eq!(
+            text,
+            "# HELP kassa_events_outbox_lag_seconds Age of the oldest unpublished event.\n\
+             # TYPE kassa_events_outbox_lag_seconds gauge\n\
+             kassa_events_outbox_lag_seconds{source=\"orders\"} 1.5\n\
+             kassa_events_outbox_lag_seconds{source=\"we\\\"ird\"} 0\n"
+        );
+    }
 
     #[test]
     fn a_recorded_request_renders_as_counter_and_cumulative_histogram() {

@@ -91,7 +91,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// One document per resource module, merged into [`ApiDoc`]'s by [`openapi`].
-fn resource_documents() -> [utoipa::openapi::OpenApi; 8] {
+fn resource_documents() -> [utoipa::openapi::OpenApi; 9] {
     [
         routes::identity::IdentityApi::openapi(),
         routes::catalog::CatalogApi::openapi(),
@@ -101,6 +101,7 @@ fn resource_documents() -> [utoipa::openapi::OpenApi; 8] {
         routes::events::EventsApi::openapi(),
         routes::sandbox::SandboxApi::openapi(),
         routes::webhooks::WebhooksApi::openapi(),
+        routes::mailbox::MailboxApi::openapi(),
     ]
 }
 

@@ -10,9 +10,12 @@ use kassa_catalog::CatalogService;
 use kassa_idempotency::IdempotencyService;
 use kassa_identity::{IdentityService, RefundCap};
 use kassa_inventory::InventoryService;
+use kassa_notify::NotificationService;
 use kassa_orders::OrderService;
 use kassa_payments::{PaymentService, SandboxGateway};
 use kassa_webhooks::WebhookService;
+
+use crate::metrics::OpsGauges;
 
 use crate::metrics::Metrics;
 
@@ -53,6 +56,10 @@ pub struct SharedState {
     pub orders: Arc<dyn OrderService>,
     /// Outbound webhook endpoints and their deliveries (`routes::webhooks`).
     pub webhooks: Arc<dyn WebhookService>,
+    /// The shopper's emails, read by staff as the mailbox (`routes::mailbox`).
+    pub notifications: Arc<dyn NotificationService>,
+    /// Gauges `/metrics` reads from the districts when scraped (outbox lag, deliveries, mail).
+    pub ops: Arc<dyn OpsGauges>,
     /// The sandbox gateway's books, when the sandbox is the configured gateway: the 3-D Secure
     /// challenge route (`routes::sandbox`) completes challenges in it. `None` with a real
     /// gateway, and the route then answers 404.
@@ -70,6 +77,8 @@ pub struct Services {
     pub payments: Arc<dyn PaymentService>,
     pub orders: Arc<dyn OrderService>,
     pub webhooks: Arc<dyn WebhookService>,
+    pub notifications: Arc<dyn NotificationService>,
+    pub ops: Arc<dyn OpsGauges>,
     pub sandbox: Option<SandboxGateway>,
 }
 
@@ -88,6 +97,8 @@ impl AppState {
             payments: services.payments,
             orders: services.orders,
             webhooks: services.webhooks,
+            notifications: services.notifications,
+            ops: services.ops,
             sandbox: services.sandbox,
         }))
     }

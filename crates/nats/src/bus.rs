@@ -103,6 +103,16 @@ impl JetStreamBus {
         Ok(stream.cached_info().state.messages)
     }
 
+    /// Deletes the stream with every message and consumer in it: for tests and for an operator
+    /// starting over, never called by kassa itself.
+    pub async fn delete_stream(&self) -> Result<(), NatsError> {
+        self.jetstream
+            .delete_stream(&self.config.stream)
+            .await
+            .map(|_| ())
+            .map_err(|err| self.stream_error(err))
+    }
+
     /// Reads the stream, creating it if it is missing, and checks it listens on our subjects.
     /// Two nodes may both find it missing and both create it: the server accepts a create with
     /// the same configuration as a no-op, and a create that lost to a different configuration

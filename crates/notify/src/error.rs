@@ -14,6 +14,12 @@ pub const NOTIFICATIONS_STORAGE_ERROR: ProblemType = ProblemType::new(
     "Notifications storage error",
     ErrorCategory::Internal,
 );
+/// No message with the asked id (the staff mailbox).
+pub const MAIL_MESSAGE_NOT_FOUND: ProblemType = ProblemType::new(
+    "mail_message_not_found",
+    "Message not found",
+    ErrorCategory::NotFound,
+);
 pub const NOTIFICATIONS_CONFIG_INVALID: ProblemType = ProblemType::new(
     "notifications_config_invalid",
     "Notifications configuration invalid",
@@ -25,6 +31,7 @@ pub const PROBLEM_TYPES: &[&ProblemType] = &[
     &NOTIFICATIONS_STORAGE_UNAVAILABLE,
     &NOTIFICATIONS_STORAGE_ERROR,
     &NOTIFICATIONS_CONFIG_INVALID,
+    &MAIL_MESSAGE_NOT_FOUND,
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -34,7 +34,7 @@ pub mod store;
 pub mod templates;
 
 pub use consumer::{NotificationConsumer, CONSUMER_NAME, INBOX_TABLE};
-pub use error::{LookupError, NotifyError, SendError, PROBLEM_TYPES};
+pub use error::{LookupError, NotifyError, SendError, MAIL_MESSAGE_NOT_FOUND, PROBLEM_TYPES};
 pub use lookup::OrderLookup;
 pub use mailer::{mailer_for, DevMailbox, Mailer, OutgoingMail, SmtpMailer};
 pub use model::*;

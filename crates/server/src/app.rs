@@ -18,6 +18,10 @@ use kassa_idempotency::{
 use kassa_identity::{store::IdentityStore, Identity, IdentityService};
 use kassa_inventory::{store::InventoryStore, Inventory, InventoryService, EXPIRE_BATCH_MAX};
 use kassa_kernel::{Clock, Timestamp};
+use kassa_nats::JetStreamBus;
+use kassa_notify::{
+    NotificationConsumer, NotificationService, Notifications, NotifyStore, OrderLookup, Sender,
+};
 use kassa_orders::{OrderService, OrdersConfig, SagaFaults};
 use kassa_payments::store::PaymentStore;
 use kassa_payments::{PaymentService, Payments, SandboxGateway};
@@ -26,6 +30,7 @@ use kassa_webhooks::{WebhookService, Webhooks};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::settings::BusKind;
 use crate::Settings;
 
 /// How often `serve` deletes throttle counters whose window has ended. The table only grows
@@ -82,6 +87,7 @@ pub struct Districts {
     pub payments_db: Db,
     pub orders_db: Db,
     pub webhooks_db: Db,
+    pub notifications_db: Db,
     pub identity: Arc<dyn IdentityService>,
     pub catalog: Arc<dyn CatalogService>,
     /// The node's catalog read cache (also `catalog`), kept fresh by the catalog's events.
@@ -94,8 +100,18 @@ pub struct Districts {
     /// Outbound webhooks: its consumer is subscribed to [`Districts::bus`], and `serve` runs
     /// its `deliver_due` every `webhooks.deliver_interval_ms`.
     pub webhooks: Arc<dyn WebhookService>,
-    /// Where the outbox relays publish every district's events (in-process; NATS comes next).
-    pub bus: Arc<InProcessBus>,
+    /// The shopper's emails: its consumer turns order events into queued messages, `serve`
+    /// sends them through [`Districts::mail_sender`]; staff read them (the dev mailbox).
+    pub notifications: Arc<dyn NotificationService>,
+    pub mail_sender: Arc<Sender>,
+    /// Where the outbox relays publish every district's events: the in-process bus (kassa's
+    /// consumers are subscribed to it) or NATS JetStream ([`Districts::nats`]).
+    pub bus: Arc<dyn Bus>,
+    /// Set when `events.bus = "nats"`: `serve` runs a durable JetStream consumer for each of
+    /// [`Districts::consumers`].
+    pub nats: Option<JetStreamBus>,
+    /// kassa's own consumers (webhooks, notifications) and the test hooks' ones.
+    pub consumers: Vec<Arc<dyn Consumer>>,
     /// The gateway payments use, while it is the sandbox (the only gateway so far): the
     /// challenge route completes 3-D Secure in it, and tests read its books.
     pub sandbox: Option<SandboxGateway>,
@@ -167,6 +183,7 @@ impl Districts {
         let payments_db = Db::connect(&backend, "payments", &pool).await?;
         let orders_db = Db::connect(&backend, "orders", &pool).await?;
         let webhooks_db = Db::connect(&backend, "webhooks", &pool).await?;
+        let notifications_db = Db::connect(&backend, "notifications", &pool).await?;
         let identity_store = IdentityStore::new(identity_db.clone());
         let catalog_store = CatalogStore::new(catalog_db.clone());
         let cart_store = kassa_cart::store::CartStore::new(cart_db.clone());
@@ -175,6 +192,7 @@ impl Districts {
         let payments_store = PaymentStore::new(payments_db.clone());
         let orders_store = kassa_orders::store::OrderStore::new(orders_db.clone());
         let webhooks_store = WebhookStore::new(webhooks_db.clone());
+        let notify_store = NotifyStore::new(notifications_db.clone());
         if migrate {
             // Dependency order: a district migrates after the districts it uses; identity uses
             // none.
@@ -190,6 +208,8 @@ impl Districts {
             orders_store.migrate().await?;
             // Reads the others' events from the bus only; after orders, the last producer.
             webhooks_store.migrate().await?;
+            // Reads orders through its service trait and their events from the bus.
+            notify_store.migrate().await?;
         }
         let idempotency: Arc<dyn IdempotencyService> = Arc::new(Idempotency::new(
             idempotency_store,
@@ -253,12 +273,34 @@ impl Districts {
             clock.clone(),
             orders_config,
         ));
-        let webhooks = Webhooks::new(webhooks_store, clock, settings.webhooks.config())?;
-        let bus = Arc::new(InProcessBus::new());
-        bus.subscribe(Arc::new(webhooks.consumer()));
-        for consumer in hooks.consumers {
-            bus.subscribe(consumer);
-        }
+        let webhooks = Webhooks::new(webhooks_store, clock.clone(), settings.webhooks.config())?;
+        let notify_config = settings.notifications.config();
+        let lookup: Arc<dyn OrderLookup> = Arc::new(orders.clone());
+        let notify_consumer =
+            NotificationConsumer::new(notify_store.clone(), lookup, clock.clone(), &notify_config);
+        let mail_sender = Arc::new(Sender::from_config(
+            notify_store.clone(),
+            clock.clone(),
+            &notify_config,
+        )?);
+        let notifications: Arc<dyn NotificationService> =
+            Arc::new(Notifications::new(notify_store));
+        let mut consumers: Vec<Arc<dyn Consumer>> =
+            vec![Arc::new(webhooks.consumer()), Arc::new(notify_consumer)];
+        consumers.extend(hooks.consumers);
+        let (bus, nats): (Arc<dyn Bus>, Option<JetStreamBus>) = match settings.events.bus {
+            BusKind::InProcess => {
+                let bus = InProcessBus::new();
+                for consumer in &consumers {
+                    bus.subscribe(consumer.clone());
+                }
+                (Arc::new(bus), None)
+            }
+            BusKind::Nats => {
+                let nats = JetStreamBus::connect(settings.events.nats_config()).await?;
+                (Arc::new(nats.clone()), Some(nats))
+            }
+        };
         Ok(Districts {
             identity_db,
             catalog_db,
@@ -268,6 +310,7 @@ impl Districts {
             payments_db,
             orders_db,
             webhooks_db,
+            notifications_db,
             identity,
             catalog,
             catalog_cache,
@@ -277,7 +320,11 @@ impl Districts {
             payments,
             orders,
             webhooks: Arc::new(webhooks),
+            notifications,
+            mail_sender,
             bus,
+            nats,
+            consumers,
             sandbox: Some(sandbox),
         })
     }
@@ -356,6 +403,7 @@ impl Districts {
         self.payments_db.close().await;
         self.orders_db.close().await;
         self.webhooks_db.close().await;
+        self.notifications_db.close().await;
     }
 }
 
@@ -398,6 +446,8 @@ pub struct Application {
     outbox_retention: Duration,
     /// How often due webhook deliveries are sent (`webhooks.deliver_interval_ms`).
     webhook_interval: Duration,
+    /// How often queued emails are sent (`notifications.send_interval_ms`).
+    mail_interval: Duration,
 }
 
 impl Application {
@@ -445,6 +495,7 @@ impl Application {
             districts.payments_db.clone(),
             districts.orders_db.clone(),
             districts.webhooks_db.clone(),
+            districts.notifications_db.clone(),
         ]));
         let services = Services {
             identity: districts.identity.clone(),
@@ -455,6 +506,13 @@ impl Application {
             payments: districts.payments.clone(),
             orders: districts.orders.clone(),
             webhooks: districts.webhooks.clone(),
+            notifications: districts.notifications.clone(),
+            ops: Arc::new(crate::ops::DistrictGauges {
+                relays: districts.relays(clock.clone()),
+                webhooks: districts.webhooks.clone(),
+                notifications: districts.notifications.clone(),
+                clock: clock.clone(),
+            }),
             sandbox: districts.sandbox.clone(),
         };
         let state = AppState::new(config, readiness, services);
@@ -479,6 +537,7 @@ impl Application {
                     .saturating_mul(3_600),
             ),
             webhook_interval: Duration::from_millis(settings.webhooks.deliver_interval_ms),
+            mail_interval: Duration::from_millis(settings.notifications.send_interval_ms),
         })
     }
 
@@ -518,6 +577,7 @@ impl Application {
             relay_interval,
             outbox_retention,
             webhook_interval,
+            mail_interval,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut drained = stop_rx.clone();
@@ -549,6 +609,21 @@ impl Application {
             webhook_interval,
             stop_rx.clone(),
         ));
+        let mail = tokio::spawn(send_mail(
+            districts.mail_sender.clone(),
+            clock.clone(),
+            mail_interval,
+            stop_rx.clone(),
+        ));
+        let mut nats_consumers = Vec::new();
+        if let Some(nats) = &districts.nats {
+            for consumer in &districts.consumers {
+                nats_consumers.push(
+                    nats.spawn_consumer(consumer.clone(), stop_rx.clone())
+                        .await?,
+                );
+            }
+        }
         let recovery = tokio::spawn(recover_checkouts(
             districts.clone(),
             clock,
@@ -601,6 +676,14 @@ impl Application {
         // Stops at the signal after the batch it is sending (each attempt has its timeout).
         if let Err(err) = webhook_delivery.await {
             tracing::error!(error = %err, "the webhook delivery task failed");
+        }
+        if let Err(err) = mail.await {
+            tracing::error!(error = %err, "the mail sending task failed");
+        }
+        for consumer in nats_consumers {
+            if let Err(err) = consumer.await {
+                tracing::error!(error = %err, "a NATS consumer task failed");
+            }
         }
         if let Some(Err(err)) = match catalog_watch {
             Some(task) => Some(task.await),
@@ -762,6 +845,31 @@ async fn deliver_webhooks(
             .await
         {
             tracing::warn!(error = %err, "due webhook deliveries could not be claimed");
+        }
+    }
+}
+
+/// Most queued emails one tick sends.
+const MAIL_SEND_BATCH: u32 = 50;
+
+/// Sends queued emails every `interval` until `stop` turns true, at the clock's time. A failed
+/// claim is logged and tried at the next tick; each send's own failure is recorded on its
+/// message (retry or `failed`).
+async fn send_mail(
+    sender: Arc<Sender>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(err) = sender.send_due(clock.now(), MAIL_SEND_BATCH).await {
+            tracing::warn!(error = %err, "queued emails could not be sent");
         }
     }
 }

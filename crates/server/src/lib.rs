@@ -6,6 +6,7 @@
 //! service locator.
 
 pub mod app;
+pub mod ops;
 pub mod seed;
 pub mod settings;
 pub mod staff;

@@ -44,6 +44,8 @@ pub struct Settings {
     pub payments: PaymentsSettings,
     pub workers: WorkerSettings,
     pub webhooks: WebhookSettings,
+    pub notifications: NotificationSettings,
+    pub events: EventSettings,
     pub log: LogSettings,
 }
 
@@ -495,6 +497,122 @@ pub struct WorkerSettings {
     pub outbox_retention_hours: u64,
 }
 
+/// Which transport carries the shopper's emails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransport {
+    /// Kept in the dev mailbox (`GET /v1/admin/mailbox`); nothing leaves the process.
+    Mailbox,
+    Smtp,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTlsSetting {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// Shopper notifications (`[notifications]`); each value is explained in config/default.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    pub shop_name: String,
+    pub from: String,
+    pub max_attempts: u32,
+    pub send_interval_ms: u64,
+    pub transport: MailTransport,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTlsSetting,
+    #[serde(default)]
+    pub smtp_username: Option<String>,
+    #[serde(default)]
+    pub smtp_password: Option<SecretString>,
+    pub smtp_timeout_ms: u64,
+}
+
+impl NotificationSettings {
+    pub fn config(&self) -> kassa_notify::NotifyConfig {
+        let transport = match self.transport {
+            MailTransport::Mailbox => kassa_notify::TransportConfig::Mailbox,
+            MailTransport::Smtp => kassa_notify::TransportConfig::Smtp(kassa_notify::SmtpConfig {
+                host: self.smtp_host.clone(),
+                port: self.smtp_port,
+                tls: match self.smtp_tls {
+                    SmtpTlsSetting::None => kassa_notify::SmtpTls::None,
+                    SmtpTlsSetting::Starttls => kassa_notify::SmtpTls::Starttls,
+                    SmtpTlsSetting::Tls => kassa_notify::SmtpTls::Tls,
+                },
+                username: self.smtp_username.clone(),
+                password: self.smtp_password.clone(),
+                from: None,
+                timeout: Duration::from_millis(self.smtp_timeout_ms),
+            }),
+        };
+        kassa_notify::NotifyConfig {
+            shop_name: self.shop_name.clone(),
+            from: self.from.clone(),
+            max_attempts: self.max_attempts,
+            transport,
+            ..kassa_notify::NotifyConfig::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if self.send_interval_ms == 0 {
+            return Err(SettingsError(
+                "setting notifications.send_interval_ms: must be at least 1".into(),
+            ));
+        }
+        if self.transport == MailTransport::Smtp && self.smtp_host.trim().is_empty() {
+            return Err(SettingsError(
+                "setting notifications.smtp_host: must be set when transport is \"smtp\"".into(),
+            ));
+        }
+        if self.smtp_username.is_some() != self.smtp_password.is_some() {
+            return Err(SettingsError(
+                "settings notifications.smtp_username and smtp_password: set both or neither"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which bus the outbox relays publish to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// In the process: each published event is handed to kassa's consumers directly.
+    InProcess,
+    /// NATS JetStream at `events.nats_url`.
+    Nats,
+}
+
+/// The event bus (`[events]`); see config/default.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    pub bus: BusKind,
+    pub nats_url: String,
+    pub nats_stream: String,
+    pub nats_subject_prefix: String,
+}
+
+impl EventSettings {
+    pub fn nats_config(&self) -> kassa_nats::NatsConfig {
+        kassa_nats::NatsConfig {
+            url: self.nats_url.clone(),
+            stream: self.nats_stream.clone(),
+            subject_prefix: self.nats_subject_prefix.clone(),
+            ..kassa_nats::NatsConfig::default()
+        }
+    }
+}
+
 /// Longest `webhooks.timeout_ms`: a minute is past any receiver worth waiting for, and every
 /// attempt holds one of the few sending slots that long.
 const WEBHOOK_TIMEOUT_MAX_MS: u64 = 60_000;
@@ -662,6 +780,7 @@ impl Settings {
         self.inventory.validate()?;
         self.validate_checkout()?;
         self.webhooks.validate()?;
+        self.notifications.validate()?;
         self.identity.validate()
     }
 

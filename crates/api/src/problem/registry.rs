@@ -105,6 +105,7 @@ pub fn registry() -> Vec<&'static ProblemType> {
     all.extend(kassa_payments::PROBLEM_TYPES.iter().copied());
     all.extend(kassa_orders::PROBLEM_TYPES.iter().copied());
     all.extend(kassa_webhooks::PROBLEM_TYPES.iter().copied());
+    all.extend(kassa_notify::PROBLEM_TYPES.iter().copied());
     all
 }
 

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod events;
 pub mod identity;
 pub mod inventory;
+pub mod mailbox;
 pub mod orders;
 pub mod sandbox;
 pub mod service;
@@ -26,6 +27,7 @@ pub fn all() -> Routes {
         .merge(orders::routes())
         .merge(inventory::routes())
         .merge(events::routes())
+        .merge(mailbox::routes())
         .merge(sandbox::routes())
         .merge(webhooks::routes())
 }

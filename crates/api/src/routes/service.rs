@@ -109,7 +109,9 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<ServiceStatus>
         body = String, content_type = "text/plain")),
 )]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.render().into_response();
+    let mut text = state.metrics.render();
+    text.push_str(&crate::metrics::render_gauges(&state.ops.gauges().await));
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(PROMETHEUS_TEXT),

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kassa_events::{BusError, Consumer, Event};
-use kassa_server::Hooks;
+use kassa_server::settings::BusKind;
+use kassa_server::{Hooks, Settings};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -70,10 +71,48 @@ async fn listed(app: &TestApp, source: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn every_event_of_a_checkout_reaches_a_consumer_once_in_order() {
+    let app = checkout_reaches_a_recorder(|settings| settings.workers.relay_interval_ms = 20).await;
+    drop(app);
+}
+
+/// The same on NATS JetStream (TEST_NATS_URL; CI sets it): the relays publish to a stream of
+/// the test's own, and the recorder reads it through its durable consumer.
+#[tokio::test]
+async fn every_event_of_a_checkout_reaches_a_consumer_once_in_order_on_nats_jetstream() {
+    let Ok(url) = std::env::var("TEST_NATS_URL") else {
+        eprintln!("skipped: TEST_NATS_URL is not set");
+        return;
+    };
+    let suffix = kassa_events::EventId::new()
+        .to_string()
+        .trim_start_matches("evt_")
+        .to_owned();
+    let app = checkout_reaches_a_recorder(|settings| {
+        settings.workers.relay_interval_ms = 20;
+        settings.events.bus = BusKind::Nats;
+        settings.events.nats_url = url;
+        settings.events.nats_stream = format!("KASSA_TEST_{suffix}");
+        settings.events.nats_subject_prefix = format!("kassa.test.{suffix}");
+    })
+    .await;
+    let nats = app.districts.nats.clone().expect("the app runs on NATS");
+    let stored = nats.stream_messages().await.unwrap_or_default();
+    assert!(
+        stored >= 8,
+        "the stream holds the checkout's events: {stored}"
+    );
+    nats.delete_stream()
+        .await
+        .expect("the test's stream is deleted");
+}
+
+/// Runs a checkout on an app configured by `configure` with a recorder subscribed, and checks
+/// that the recorder got every event each district lists, once each, in order.
+async fn checkout_reaches_a_recorder(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // Arrange
     let recorder = Arc::new(Recorder::default());
     let app = TestApp::spawn_with_hooks(
-        |settings| settings.workers.relay_interval_ms = 20,
+        configure,
         Hooks {
             consumers: vec![recorder.clone() as Arc<dyn Consumer>],
             ..Hooks::default()
@@ -122,4 +161,5 @@ async fn every_event_of_a_checkout_reaches_a_consumer_once_in_order() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let again: Vec<_> = sources.iter().map(|s| recorder.of(s)).collect();
     assert_eq!(again, expected);
+    app
 }

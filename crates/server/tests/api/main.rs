@@ -21,5 +21,6 @@ mod checkout_helpers;
 mod checkout_recovery;
 mod events;
 mod idempotency;
+mod notifications;
 mod orders;
 mod webhooks;
