@@ -82,6 +82,44 @@ impl PageQuery {
     }
 }
 
+/// The page size of a list paged by an `after` id: `limit` (20 when absent) must be 1 ..=
+/// `page_size_max` (else 422 at `/limit`), then it is capped at the district's own page bound
+/// `district_max`, so a full page is recognised as full.
+pub fn after_page_limit(
+    limit: Option<u32>,
+    page_size_max: u32,
+    district_max: u32,
+) -> Result<u32, ApiError> {
+    let asked = limit.unwrap_or(PAGE_SIZE_DEFAULT.min(page_size_max));
+    if asked == 0 || asked > page_size_max {
+        return Err(ApiError::validation(vec![FieldError {
+            pointer: "/limit".to_owned(),
+            message: format!("limit must be between 1 and {page_size_max}"),
+        }]));
+    }
+    Ok(asked.min(district_max))
+}
+
+/// The `after` id of such a list, parsed; 422 at `/after` saying it is not `what` (“an event
+/// id”).
+pub fn after_id<T: std::str::FromStr>(
+    after: Option<&str>,
+    what: &str,
+) -> Result<Option<T>, ApiError> {
+    after.map(str::parse::<T>).transpose().map_err(|_| {
+        ApiError::validation(vec![FieldError {
+            pointer: "/after".to_owned(),
+            message: format!("after is not {what}"),
+        }])
+    })
+}
+
+/// The `next_cursor` of such a page: the last item's id when the page is full, else `None`.
+pub fn after_next_cursor<T>(items: &[T], limit: u32, id: impl Fn(&T) -> String) -> Option<String> {
+    let full = u32::try_from(items.len()).is_ok_and(|n| n >= limit);
+    items.last().filter(|_| full).map(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -820,6 +820,25 @@ async fn relay_outboxes(
     }
 }
 
+/// Runs `work` every `interval` (the first time at once) until `stop` turns true; a tick missed
+/// while `work` ran is not made up. The delivery workers' loop: each round's failures are
+/// `work`'s to log, the next tick tries again.
+async fn every<F, Fut>(interval: Duration, mut stop: watch::Receiver<bool>, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => return,
+            _ = ticks.tick() => {}
+        }
+        work().await;
+    }
+}
+
 /// Most webhook deliveries one tick claims and sends (8 at a time): a tick's work stays bounded
 /// by a few timeouts even when every receiver hangs.
 const WEBHOOK_DELIVER_BATCH: u32 = 64;
@@ -831,22 +850,17 @@ async fn deliver_webhooks(
     webhooks: Arc<dyn WebhookService>,
     clock: Arc<dyn Clock>,
     interval: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => return,
-            _ = ticks.tick() => {}
-        }
+    every(interval, stop, || async {
         if let Err(err) = webhooks
             .deliver_due(clock.now(), WEBHOOK_DELIVER_BATCH)
             .await
         {
             tracing::warn!(error = %err, "due webhook deliveries could not be claimed");
         }
-    }
+    })
+    .await;
 }
 
 /// Most queued emails one tick sends.
@@ -859,19 +873,14 @@ async fn send_mail(
     sender: Arc<Sender>,
     clock: Arc<dyn Clock>,
     interval: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => return,
-            _ = ticks.tick() => {}
-        }
+    every(interval, stop, || async {
         if let Err(err) = sender.send_due(clock.now(), MAIL_SEND_BATCH).await {
             tracing::warn!(error = %err, "queued emails could not be sent");
         }
-    }
+    })
+    .await;
 }
 
 /// Reads the catalog's recent events every `interval` until `stop` turns true, clearing the

@@ -11,8 +11,8 @@ use utoipa::OpenApi;
 
 use crate::auth::{AuditRead, Staff};
 use crate::extract::{Json, Query};
-use crate::page::PAGE_SIZE_DEFAULT;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::page::{after_id, after_next_cursor, after_page_limit};
+use crate::problem::{ApiError, Problem};
 use crate::route_table::Routes;
 use crate::state::AppState;
 
@@ -128,43 +128,21 @@ pub async fn list_events(
     State(state): State<AppState>,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    let page_size_max = state.config.page_size_max;
-    let limit = query
-        .limit
-        .unwrap_or(PAGE_SIZE_DEFAULT.min(page_size_max))
-        .min(source_page_max(query.source));
-    if limit == 0 || query.limit.is_some_and(|l| l > page_size_max) {
-        return Err(invalid(
-            "/limit",
-            format!("limit must be between 1 and {page_size_max}"),
-        ));
-    }
-    let after = query
-        .after
-        .as_deref()
-        .map(str::parse::<EventId>)
-        .transpose()
-        .map_err(|_| invalid("/after", "after is not an event id".to_owned()))?;
+    let limit = after_page_limit(
+        query.limit,
+        state.config.page_size_max,
+        source_page_max(query.source),
+    )?;
+    let after = after_id::<EventId>(query.after.as_deref(), "an event id")?;
     let events = match query.source {
         EventSource::Orders => state.orders.events(after, limit).await?,
         EventSource::Inventory => state.inventory.events(after, limit).await?,
         EventSource::Payments => state.payments.events(after, limit).await?,
         EventSource::Catalog => state.catalog.events(after, limit).await?,
     };
-    let full = u32::try_from(events.len()).is_ok_and(|n| n >= limit);
-    let next_cursor = events
-        .last()
-        .filter(|_| full)
-        .map(|event| event.id.to_string());
+    let next_cursor = after_next_cursor(&events, limit, |item| item.id.to_string());
     Ok(Json(EventList {
         items: events.into_iter().map(EventDto::from).collect(),
         next_cursor,
     }))
-}
-
-fn invalid(pointer: &str, message: String) -> ApiError {
-    ApiError::validation(vec![FieldError {
-        pointer: pointer.to_owned(),
-        message,
-    }])
 }

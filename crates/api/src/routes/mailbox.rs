@@ -10,8 +10,8 @@ use utoipa::OpenApi;
 
 use crate::auth::{OrdersRead, Staff};
 use crate::extract::{Json, Path, Query};
-use crate::page::PAGE_SIZE_DEFAULT;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::page::{after_id, after_next_cursor, after_page_limit};
+use crate::problem::{ApiError, Problem};
 use crate::route_table::Routes;
 use crate::state::AppState;
 
@@ -124,29 +124,14 @@ pub async fn list_mail(
     State(state): State<AppState>,
     Query(query): Query<MailQuery>,
 ) -> Result<Json<MailList>, ApiError> {
-    let page_size_max = state.config.page_size_max;
-    let limit = query
-        .limit
-        .unwrap_or(PAGE_SIZE_DEFAULT.min(page_size_max))
-        .min(kassa_notify::MAILBOX_PAGE_MAX);
-    if limit == 0 || query.limit.is_some_and(|l| l > page_size_max) {
-        return Err(invalid(
-            "/limit",
-            format!("limit must be between 1 and {page_size_max}"),
-        ));
-    }
-    let after = query
-        .after
-        .as_deref()
-        .map(str::parse::<MessageId>)
-        .transpose()
-        .map_err(|_| invalid("/after", "after is not a message id".to_owned()))?;
+    let limit = after_page_limit(
+        query.limit,
+        state.config.page_size_max,
+        kassa_notify::MAILBOX_PAGE_MAX,
+    )?;
+    let after = after_id::<MessageId>(query.after.as_deref(), "a message id")?;
     let messages = state.notifications.mailbox(after, limit).await?;
-    let full = u32::try_from(messages.len()).is_ok_and(|n| n >= limit);
-    let next_cursor = messages
-        .last()
-        .filter(|_| full)
-        .map(|message| message.id.to_string());
+    let next_cursor = after_next_cursor(&messages, limit, |item| item.id.to_string());
     Ok(Json(MailList {
         items: messages.into_iter().map(MailDto::from).collect(),
         next_cursor,
@@ -180,11 +165,4 @@ pub async fn get_mail(
             format!("There is no message {message_id}."),
         )),
     }
-}
-
-fn invalid(pointer: &str, message: String) -> ApiError {
-    ApiError::validation(vec![FieldError {
-        pointer: pointer.to_owned(),
-        message,
-    }])
 }
