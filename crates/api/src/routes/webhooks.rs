@@ -18,8 +18,8 @@ use utoipa::OpenApi;
 
 use crate::auth::{SettingsWrite, Staff};
 use crate::extract::{Json, Path, Query};
-use crate::page::PAGE_SIZE_DEFAULT;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::page::{after_id, after_next_cursor, after_page_limit};
+use crate::problem::{ApiError, Problem};
 use crate::route_table::Routes;
 use crate::state::AppState;
 
@@ -537,34 +537,15 @@ pub async fn list_webhook_deliveries(
     Path(webhook_id): Path<WebhookId>,
     Query(query): Query<DeliveryQuery>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let page_size_max = state.config.page_size_max;
-    if query.limit.is_some_and(|l| l == 0 || l > page_size_max) {
-        return Err(invalid(
-            "/limit",
-            format!("limit must be between 1 and {page_size_max}"),
-        ));
-    }
-    let limit = query
-        .limit
-        .unwrap_or(PAGE_SIZE_DEFAULT.min(page_size_max))
-        .min(DELIVERIES_PAGE_MAX);
-    let after = query
-        .after
-        .as_deref()
-        .map(str::parse::<DeliveryId>)
-        .transpose()
-        .map_err(|_| invalid("/after", "after is not a delivery id".to_owned()))?;
+    let limit = after_page_limit(query.limit, state.config.page_size_max, DELIVERIES_PAGE_MAX)?;
+    let after = after_id::<DeliveryId>(query.after.as_deref(), "a delivery id")?;
     let filter = DeliveryFilter {
         status: query.status.map(DeliveryStatus::from),
         after,
         limit,
     };
     let deliveries = state.webhooks.deliveries(webhook_id, filter).await?;
-    let full = u32::try_from(deliveries.len()).is_ok_and(|n| n >= limit);
-    let next_cursor = deliveries
-        .last()
-        .filter(|_| full)
-        .map(|delivery| delivery.id.to_string());
+    let next_cursor = after_next_cursor(&deliveries, limit, |item| item.id.to_string());
     Ok(Json(DeliveryList {
         items: deliveries.into_iter().map(DeliveryDto::from).collect(),
         next_cursor,
@@ -619,13 +600,6 @@ pub async fn replay_webhook_delivery(
 ) -> Result<(StatusCode, Json<DeliveryDto>), ApiError> {
     let delivery = state.webhooks.replay(delivery_id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery.into())))
-}
-
-fn invalid(pointer: &str, message: String) -> ApiError {
-    ApiError::validation(vec![FieldError {
-        pointer: pointer.to_owned(),
-        message,
-    }])
 }
 
 #[cfg(test)]
