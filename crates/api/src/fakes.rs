@@ -82,6 +82,7 @@ pub fn state_with_orders(
         notifications: Arc::new(EmptyMailbox),
         ops: Arc::new(NoGauges),
         sandbox: None,
+        gateway_webhooks: None,
     };
     AppState::new(config, readiness, services)
 }
@@ -103,6 +104,7 @@ pub fn plain_state_with_idempotency(
         notifications: Arc::new(EmptyMailbox),
         ops: Arc::new(NoGauges),
         sandbox: None,
+        gateway_webhooks: None,
     };
     AppState::new(config, Arc::new(AlwaysReady), services)
 }

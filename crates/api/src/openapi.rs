@@ -4,7 +4,7 @@
 //! [`ApiDoc`] lists the service handlers; each resource module lists its own in a document of
 //! its own (`routes::identity::IdentityApi`, `routes::catalog::CatalogApi`,
 //! `routes::carts::CartApi`, `routes::orders::OrdersApi`, `routes::inventory::InventoryApi`,
-//! `routes::events::EventsApi`, `routes::sandbox::SandboxApi`,
+//! `routes::events::EventsApi`, `routes::sandbox::SandboxApi`, `routes::gateway::GatewayApi`,
 //! `routes::webhooks::WebhooksApi`), and [`openapi`] merges
 //! them, so adding a resource touches one line here. Always use [`openapi`], never
 //! `ApiDoc::openapi()` alone: that is only the service routes.
@@ -91,7 +91,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// One document per resource module, merged into [`ApiDoc`]'s by [`openapi`].
-fn resource_documents() -> [utoipa::openapi::OpenApi; 9] {
+fn resource_documents() -> [utoipa::openapi::OpenApi; 10] {
     [
         routes::identity::IdentityApi::openapi(),
         routes::catalog::CatalogApi::openapi(),
@@ -102,6 +102,7 @@ fn resource_documents() -> [utoipa::openapi::OpenApi; 9] {
         routes::sandbox::SandboxApi::openapi(),
         routes::webhooks::WebhooksApi::openapi(),
         routes::mailbox::MailboxApi::openapi(),
+        routes::gateway::GatewayApi::openapi(),
     ]
 }
 

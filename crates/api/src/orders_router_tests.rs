@@ -15,8 +15,9 @@ use http::{header, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use kassa_cart::CartAccess;
 use kassa_inventory::{InventoryError, Shortage};
-use kassa_kernel::Sku;
-use kassa_orders::OrderError;
+use kassa_kernel::ids::OrderId;
+use kassa_kernel::{Currency, Money, Sku, Timestamp};
+use kassa_orders::{FlagKind, OrderError, OrderFlag, OrderFlagId};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -39,7 +40,11 @@ struct App {
 }
 
 fn spawn() -> App {
-    let orders = Arc::new(FakeOrders::default());
+    spawn_with(FakeOrders::default())
+}
+
+fn spawn_with(orders: FakeOrders) -> App {
+    let orders = Arc::new(orders);
     let state = fakes::state_with_orders(
         ApiConfig::default(),
         Arc::new(AlwaysReady),
@@ -373,4 +378,155 @@ async fn the_challenge_route_is_not_found_without_the_sandbox_gateway() {
     // Assert
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
     assert_eq!(problem["code"], "route_not_found");
+}
+
+/// An open dispute flag on the order [`ORDER_ID`].
+fn dispute_flag() -> OrderFlag {
+    OrderFlag {
+        id: OrderFlagId::new(),
+        order_id: ORDER_ID.parse().unwrap_or_else(|e| panic!("{e}")),
+        kind: FlagKind::Dispute,
+        source_ref: "dp_1".to_owned(),
+        reason: "fraudulent".to_owned(),
+        amount: Money::new(2500, Currency::Eur),
+        status: "needs_response".to_owned(),
+        payment_id: "pay_0191b7c26d4e7cc28a113f2b4c5d6e7f".to_owned(),
+        raised_at: Timestamp::from_millis(1_795_000_000_000),
+        resolved_at: None,
+        resolved_by: None,
+    }
+}
+
+#[tokio::test]
+async fn flagged_true_lists_only_orders_with_open_flags_and_other_values_are_named() {
+    // Arrange
+    let app = spawn();
+    let support = bearer(SUPPORT_TOKEN);
+
+    // Act
+    let (flagged, page) = app
+        .call(
+            Method::GET,
+            "/v1/admin/orders?flagged=true&limit=5",
+            &[("authorization", &support)],
+            None,
+        )
+        .await;
+    let (unflagged, _) = app
+        .call(
+            Method::GET,
+            "/v1/admin/orders?flagged=false",
+            &[("authorization", &support)],
+            None,
+        )
+        .await;
+    let (bad, problem) = app
+        .call(
+            Method::GET,
+            "/v1/admin/orders?flagged=yes&status=lost",
+            &[("authorization", &support)],
+            None,
+        )
+        .await;
+
+    // Assert
+    assert_eq!(flagged, StatusCode::OK, "{page}");
+    assert_eq!(page, json!({"items": [], "next_cursor": null}));
+    assert_eq!(unflagged, StatusCode::OK);
+    assert_eq!(app.orders.lists(), [true, false]);
+    assert_eq!(bad, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["pointer"], "/status");
+    assert_eq!(problem["errors"][1]["pointer"], "/flagged");
+}
+
+#[tokio::test]
+async fn resolving_a_flag_answers_it_resolved_by_the_caller_and_again_unchanged() {
+    // Arrange
+    let flag = dispute_flag();
+    let app = spawn_with(FakeOrders::with_flag(flag.clone()));
+    let owner = bearer(OWNER_TOKEN);
+    let path = format!("/v1/admin/orders/{ORDER_ID}/flags/{}/resolve", flag.id);
+
+    // Act
+    let (first, resolved) = app
+        .call(Method::POST, &path, &[("authorization", &owner)], None)
+        .await;
+    let (again, same) = app
+        .call(Method::POST, &path, &[("authorization", &owner)], None)
+        .await;
+
+    // Assert
+    assert_eq!(first, StatusCode::OK, "{resolved}");
+    let resolved_by = resolved["flag"]["resolved_by"].clone();
+    assert!(
+        resolved_by
+            .as_str()
+            .is_some_and(|id| id.starts_with("staff_")),
+        "{resolved}"
+    );
+    assert_eq!(
+        resolved,
+        json!({"flag": {
+            "id": flag.id.to_string(),
+            "kind": "dispute",
+            "dispute_ref": "dp_1",
+            "reason": "fraudulent",
+            "amount": {"amount_minor": 2500, "currency": "EUR"},
+            "status": "needs_response",
+            "raised_at": "2026-11-18T11:06:40.000Z",
+            "resolved_at": fakes::now().to_rfc3339(),
+            "resolved_by": resolved_by,
+        }})
+    );
+    assert_eq!(again, StatusCode::OK);
+    assert_eq!(same, resolved);
+}
+
+#[tokio::test]
+async fn resolving_needs_the_orders_write_permission_and_names_what_is_missing() {
+    // Arrange
+    let flag = dispute_flag();
+    let app = spawn_with(FakeOrders::with_flag(flag.clone()));
+    let owner = bearer(OWNER_TOKEN);
+    let support = bearer(SUPPORT_TOKEN);
+    let resolve =
+        |order: &str, flag: &str| format!("/v1/admin/orders/{order}/flags/{flag}/resolve");
+    let other_order = OrderId::new().to_string();
+    let other_flag = OrderFlagId::new().to_string();
+
+    // Act + Assert
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &resolve(ORDER_ID, &flag.id.to_string()),
+            &[("authorization", &support)],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(problem["code"], "forbidden");
+    for (uri, code) in [
+        (resolve(ORDER_ID, &other_flag), "order_flag_not_found"),
+        (
+            resolve(&other_order, &flag.id.to_string()),
+            "order_not_found",
+        ),
+        (resolve(ORDER_ID, "ofl_1"), "invalid_path_parameter"),
+        (resolve(ORDER_ID, ORDER_ID), "invalid_path_parameter"),
+    ] {
+        let (status, problem) = app
+            .call(Method::POST, &uri, &[("authorization", &owner)], None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {problem}");
+        assert_eq!(problem["code"], code, "{uri}");
+    }
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &resolve(ORDER_ID, &flag.id.to_string()),
+            &[("authorization", &owner)],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }

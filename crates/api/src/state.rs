@@ -12,6 +12,7 @@ use kassa_identity::{IdentityService, RefundCap};
 use kassa_inventory::InventoryService;
 use kassa_notify::NotificationService;
 use kassa_orders::OrderService;
+use kassa_payments::gateway::WebhookVerifier;
 use kassa_payments::{PaymentService, SandboxGateway};
 use kassa_webhooks::WebhookService;
 
@@ -64,6 +65,9 @@ pub struct SharedState {
     /// challenge route (`routes::sandbox`) completes challenges in it. `None` with a real
     /// gateway, and the route then answers 404.
     pub sandbox: Option<SandboxGateway>,
+    /// Checks the configured gateway's webhooks (`POST /v1/webhooks/stripe`); `None` when the
+    /// gateway sends none (the sandbox), and the route then answers 404.
+    pub gateway_webhooks: Option<Arc<dyn WebhookVerifier>>,
 }
 
 /// The district services behind the routes, for [`AppState::new`].
@@ -80,6 +84,8 @@ pub struct Services {
     pub notifications: Arc<dyn NotificationService>,
     pub ops: Arc<dyn OpsGauges>,
     pub sandbox: Option<SandboxGateway>,
+    /// Checks the configured gateway's webhooks; `None` when it sends none (the sandbox).
+    pub gateway_webhooks: Option<Arc<dyn WebhookVerifier>>,
 }
 
 impl AppState {
@@ -100,6 +106,7 @@ impl AppState {
             notifications: services.notifications,
             ops: services.ops,
             sandbox: services.sandbox,
+            gateway_webhooks: services.gateway_webhooks,
         }))
     }
 }

@@ -10,11 +10,16 @@ use kassa_kernel::ids::OrderId;
 use kassa_kernel::{DomainError, ErrorCategory, ProblemType};
 use kassa_payments::PaymentError;
 
-use crate::model::{OrderStatus, SagaStep};
+use crate::model::{OrderFlagId, OrderStatus, SagaStep};
 
 pub const ORDER_NOT_FOUND: ProblemType = ProblemType::new(
     "order_not_found",
     "Order not found",
+    ErrorCategory::NotFound,
+);
+pub const ORDER_FLAG_NOT_FOUND: ProblemType = ProblemType::new(
+    "order_flag_not_found",
+    "Order flag not found",
     ErrorCategory::NotFound,
 );
 pub const CART_NOT_READY: ProblemType = ProblemType::new(
@@ -56,6 +61,7 @@ pub const ORDERS_INTERNAL_ERROR: ProblemType = ProblemType::new(
 /// Every problem type the orders district owns.
 pub const PROBLEM_TYPES: &[&ProblemType] = &[
     &ORDER_NOT_FOUND,
+    &ORDER_FLAG_NOT_FOUND,
     &CART_NOT_READY,
     &ILLEGAL_ORDER_TRANSITION,
     &INVALID_FULFILMENT,
@@ -105,6 +111,12 @@ impl CartProblem {
 pub enum OrderError {
     #[error("Order {0} was not found.")]
     OrderNotFound(OrderId),
+    /// The order exists but has no flag with this id.
+    #[error("Order {order_id} has no flag {flag_id}.")]
+    OrderFlagNotFound {
+        order_id: OrderId,
+        flag_id: OrderFlagId,
+    },
     #[error("The cart cannot be checked out yet: {}", .0.iter().map(|p| p.message()).collect::<Vec<_>>().join(" "))]
     CartNotReady(Vec<CartProblem>),
     #[error("Order {order_id} is {status}; it cannot be {action}.")]
@@ -149,6 +161,7 @@ impl DomainError for OrderError {
     fn problem_type(&self) -> &'static ProblemType {
         match self {
             OrderError::OrderNotFound(_) => &ORDER_NOT_FOUND,
+            OrderError::OrderFlagNotFound { .. } => &ORDER_FLAG_NOT_FOUND,
             OrderError::CartNotReady(_) => &CART_NOT_READY,
             OrderError::IllegalTransition { .. } => &ILLEGAL_ORDER_TRANSITION,
             OrderError::InvalidFulfilment(_) => &INVALID_FULFILMENT,

@@ -10,6 +10,7 @@
 //! | `order.partially_fulfilled` / `order.fulfilled` | a shipment was recorded; the type says whether units are left | `order_id`, `fulfilment_id`, `lines` (`sku`, `quantity`), `carrier`, `tracking_number` |
 //! | `order.delivered` | the carrier delivered it | `order_id` |
 //! | `order.refunded` | a refund succeeded | `order_id`, `refund_id`, `amount`, `refunded` (the total so far), `fully_refunded` |
+//! | `order.flagged` | a flag was raised for staff (payments reported a dispute) | `order_id`, `flag_id`, `kind` (`dispute`), `reason`, `amount` (disputed), `dispute_ref` |
 //!
 //! Money is `{"amount_minor", "currency"}` as on the wire.
 
@@ -18,7 +19,7 @@ use kassa_kernel::{Money, Timestamp};
 use kassa_payments::Refund;
 use serde_json::{json, Value};
 
-use crate::model::{Fulfilment, Order, OrderStatus};
+use crate::model::{Fulfilment, Order, OrderFlag, OrderStatus};
 
 /// The orders' outbox table, created by its migration from [`kassa_events::outbox_table_sql`].
 pub const OUTBOX_TABLE: &str = "orders_outbox";
@@ -31,6 +32,7 @@ pub const PARTIALLY_FULFILLED: &str = "order.partially_fulfilled";
 pub const FULFILLED: &str = "order.fulfilled";
 pub const DELIVERED: &str = "order.delivered";
 pub const REFUNDED: &str = "order.refunded";
+pub const FLAGGED: &str = "order.flagged";
 
 /// Every event type above, for consumers that let users choose among them (webhook
 /// subscriptions validate against it). Add a new type here too.
@@ -43,6 +45,7 @@ pub const ALL: &[&str] = &[
     FULFILLED,
     DELIVERED,
     REFUNDED,
+    FLAGGED,
 ];
 
 fn event(event_type: &'static str, order: &Order, at: Timestamp, data: Value) -> NewEvent {
@@ -169,6 +172,24 @@ pub(crate) fn refunded(
             "amount": money(refund.amount),
             "refunded": money(refunded_total),
             "fully_refunded": fully,
+        }),
+    )
+}
+
+/// `order.flagged`: `flag` was raised on its order at `at`. `dispute_ref` is the flag's source
+/// (the gateway's dispute id), the only kind of flag there is.
+pub(crate) fn flagged(flag: &OrderFlag, at: Timestamp) -> NewEvent {
+    NewEvent::v1(
+        FLAGGED,
+        flag.order_id.to_string(),
+        at,
+        json!({
+            "order_id": flag.order_id.to_string(),
+            "flag_id": flag.id.to_string(),
+            "kind": flag.kind.as_str(),
+            "reason": flag.reason,
+            "amount": money(flag.amount),
+            "dispute_ref": flag.source_ref,
         }),
     )
 }

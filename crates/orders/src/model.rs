@@ -1,5 +1,5 @@
-//! Order types: the [`Order`] made from a cart snapshot, its [`OrderStatus`] state machine, and
-//! the [`SagaStep`]s the checkout saga persists.
+//! Order types: the [`Order`] made from a cart snapshot, its [`OrderStatus`] state machine, the
+//! [`SagaStep`]s the checkout saga persists, and the [`OrderFlag`]s raised for staff.
 //!
 //! Order states (DESIGN §5):
 //!
@@ -27,6 +27,10 @@ use kassa_kernel::ids::{CartId, CustomerId, FulfilmentId, OrderId, ProductId, Sh
 use kassa_kernel::rounding::Rate;
 use kassa_kernel::{Currency, Email, Money, Quantity, Sku, Timestamp};
 use kassa_payments::{NextAction, PaymentId, PaymentMethodToken};
+
+mod flag;
+
+pub use flag::{FlagKind, OrderFlag, OrderFlagId};
 
 /// Where an order is in its life. Stored as TEXT with a CHECK, in the `as_str` form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,6 @@
 //! The orders service trait, the only way other crates and the HTTP layer use orders, and
 //! [`Orders`], which implements it: the checkout saga, recovery and the TTL sweeper in
-//! `service/checkout.rs`, staff operations in `service/staff.rs`, reads here.
+//! `service/checkout.rs`, staff operations (flags included) in `service/staff.rs`, reads here.
 //!
 //! The saga never holds an orders transaction across a call to another district. Each step
 //! calls the other district first (every such call is idempotent, keyed by the order id), and
@@ -17,20 +17,25 @@ use std::time::Duration;
 use kassa_cart::CartService;
 use kassa_events::{Event, EventId, NewEvent};
 use kassa_inventory::InventoryService;
-use kassa_kernel::ids::{CustomerId, OrderId};
+use kassa_kernel::ids::{CustomerId, OrderId, StaffId};
 use kassa_kernel::{Clock, Money, Timestamp};
 use kassa_payments::{OrderRef, PaymentService};
 use tracing::instrument;
 
 use crate::model::{
-    Checkout, CheckoutRequest, NewFulfilment, Order, OrderAccess, OrderFilter, OrderPage,
-    OrderRefund, OrdersConfig, RecoveryReport,
+    Checkout, CheckoutRequest, NewFulfilment, Order, OrderAccess, OrderFilter, OrderFlag,
+    OrderFlagId, OrderPage, OrderRefund, OrdersConfig, RecoveryReport,
 };
 use crate::store::{Guard, OrderChange, OrderRecord, OrderStore, SagaLease};
 use crate::{token, OrderError};
 
 /// Most orders one list call returns.
 pub const ORDERS_PAGE_MAX: u32 = 100;
+
+/// Most flags [`OrderService::flags`] returns for one order. A flag is raised per dispute of
+/// the order's one payment, so real orders have one or two; the bound only keeps a broken
+/// producer from making the staff view unbounded.
+pub const FLAGS_PER_ORDER_MAX: u32 = 100;
 
 /// Most events one [`OrderService::events`] call returns: a page for a staff listing.
 pub const EVENTS_PAGE_MAX: u32 = 100;
@@ -81,6 +86,29 @@ pub trait OrderService: Send + Sync {
         after: Option<OrderId>,
         limit: u32,
     ) -> Result<OrderPage, OrderError>;
+
+    /// Staff: orders with at least one open (unresolved) flag, newest first, narrowed by
+    /// `filter` as [`OrderService::orders`] is; `limit` capped at [`ORDERS_PAGE_MAX`].
+    async fn flagged_orders(
+        &self,
+        filter: OrderFilter,
+        after: Option<OrderId>,
+        limit: u32,
+    ) -> Result<OrderPage, OrderError>;
+
+    /// Staff: the flags raised on the order, open and resolved, oldest first (at most
+    /// [`FLAGS_PER_ORDER_MAX`]). `OrderNotFound` if there is no such order.
+    async fn flags(&self, id: OrderId) -> Result<Vec<OrderFlag>, OrderError>;
+
+    /// Staff: `staff` marks the order's flag handled. Resolving a resolved flag returns it
+    /// unchanged (who resolved it first, and when). `OrderNotFound` if there is no such order,
+    /// `OrderFlagNotFound` if it has no such flag.
+    async fn resolve_flag(
+        &self,
+        id: OrderId,
+        flag: OrderFlagId,
+        staff: StaffId,
+    ) -> Result<OrderFlag, OrderError>;
 
     /// A customer's own orders, newest first.
     async fn customer_orders(
@@ -277,8 +305,36 @@ impl OrderService for Orders {
         limit: u32,
     ) -> Result<OrderPage, OrderError> {
         let limit = limit.clamp(1, ORDERS_PAGE_MAX);
-        let items = self.store.list(&filter, after, limit + 1).await?;
+        let items = self.store.list(&filter, false, after, limit + 1).await?;
         Ok(page(items, limit))
+    }
+
+    async fn flagged_orders(
+        &self,
+        filter: OrderFilter,
+        after: Option<OrderId>,
+        limit: u32,
+    ) -> Result<OrderPage, OrderError> {
+        let limit = limit.clamp(1, ORDERS_PAGE_MAX);
+        let items = self.store.list(&filter, true, after, limit + 1).await?;
+        Ok(page(items, limit))
+    }
+
+    async fn flags(&self, id: OrderId) -> Result<Vec<OrderFlag>, OrderError> {
+        self.store
+            .flags(id, FLAGS_PER_ORDER_MAX)
+            .await?
+            .ok_or(OrderError::OrderNotFound(id))
+    }
+
+    #[instrument(skip_all, fields(order_id = %id, flag_id = %flag))]
+    async fn resolve_flag(
+        &self,
+        id: OrderId,
+        flag: OrderFlagId,
+        staff: StaffId,
+    ) -> Result<OrderFlag, OrderError> {
+        self.resolve_order_flag(id, flag, staff).await
     }
 
     async fn customer_orders(

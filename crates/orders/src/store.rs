@@ -1,5 +1,5 @@
 //! Every SQL statement of the orders district: reads on [`OrderStore`] here, writes on an
-//! [`OrderTx`] in `store/write.rs`.
+//! [`OrderTx`] in `store/write.rs`, and both for order flags and the inbox in `store/flags.rs`.
 //!
 //! The SQL is the common dialect of SQLite and PostgreSQL (`$n` markers, `ON CONFLICT`,
 //! `RETURNING`, `CASE`, no server clock). Every write that the checkout saga makes is
@@ -10,6 +10,7 @@
 //! quantities, milliseconds); the row functions at the end turn them back into model types,
 //! re-validating them, and report anything that does not parse as corrupt data.
 
+mod flags;
 mod write;
 
 use std::collections::HashMap;
@@ -137,15 +138,20 @@ impl OrderStore {
         row.as_ref().map(|r| row::parse(r, "id")).transpose()
     }
 
-    /// Orders matching `filter`, newest first (ids are time-ordered), after the order `after`
-    /// of a previous page, at most `limit`.
+    /// Orders matching `filter` (and having an open flag when `open_flags_only`), newest first
+    /// (ids are time-ordered), after the order `after` of a previous page, at most `limit`.
     pub(crate) async fn list(
         &self,
         filter: &OrderFilter,
+        open_flags_only: bool,
         after: Option<OrderId>,
         limit: u32,
     ) -> Result<Vec<Order>, DbError> {
         let mut sql = Sql::new(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE 1 = 1"));
+        if open_flags_only {
+            // Open flags are few: their partial index yields the orders to look up.
+            sql.push(" AND id IN (SELECT order_id FROM order_flags WHERE resolved_at_ms IS NULL)");
+        }
         if let Some(status) = filter.status {
             sql.push(" AND status = ").bind(status.as_str());
         }

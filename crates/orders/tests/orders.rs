@@ -1,8 +1,8 @@
 //! Orders service tests over the real catalog, cart, inventory and payments services and the
 //! sandbox gateway, each on a fresh set of databases: SQLite always, PostgreSQL when
 //! TEST_DATABASE_URL is set. The checkout saga's outcomes are in `checkout`, crashes and the
-//! recovery worker in `recovery`, racing callers in `concurrency`, staff operations in `staff`
-//! — one test binary.
+//! recovery worker in `recovery`, racing callers in `concurrency`, staff operations in `staff`,
+//! order flags raised by the payments consumer in `flags` — one test binary.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
@@ -10,6 +10,8 @@
 mod checkout;
 #[path = "orders/concurrency.rs"]
 mod concurrency;
+#[path = "orders/flags.rs"]
+mod flags;
 #[path = "orders/recovery.rs"]
 mod recovery;
 #[path = "orders/staff.rs"]

@@ -69,6 +69,13 @@ pub const GATEWAY_UNAVAILABLE: ProblemType = ProblemType::new(
     "Payment gateway unavailable",
     ErrorCategory::Upstream,
 );
+/// The connector's circuit breaker is open after repeated gateway failures: checkout is refused
+/// at once, before anything is reserved, with `Retry-After` until the breaker tries again.
+pub const GATEWAY_PAUSED: ProblemType = ProblemType::new(
+    "gateway_paused",
+    "Payments paused after gateway failures",
+    ErrorCategory::Unavailable,
+);
 pub const GATEWAY_ERROR: ProblemType = ProblemType::new(
     "gateway_error",
     "Payment gateway refused the request",
@@ -110,6 +117,7 @@ pub const PROBLEM_TYPES: &[&ProblemType] = &[
     &INVALID_ORDER_REF,
     &INVALID_PAYMENT_METHOD,
     &GATEWAY_UNAVAILABLE,
+    &GATEWAY_PAUSED,
     &GATEWAY_ERROR,
     &PAYMENT_OUTCOME_UNKNOWN,
     &PAYMENTS_STORAGE_UNAVAILABLE,
@@ -193,6 +201,13 @@ pub enum PaymentError {
         #[source]
         source: GatewayError,
     },
+    /// The gateway's connector refuses calls for now without sending them (its circuit breaker
+    /// is open after repeated failures): nothing was tried. `retry_after` is how long is left.
+    #[error("The payment gateway is unavailable; nothing was charged. Try again in {} s.", retry_after_secs(*retry_after))]
+    GatewayRefusing {
+        gateway: &'static str,
+        retry_after: std::time::Duration,
+    },
     /// The gateway refused the request and repeating it will not help; logged with its source.
     #[error(
         "The payment gateway refused the request for payment {payment_id}; nothing was charged."
@@ -235,7 +250,23 @@ impl From<DbError> for PaymentError {
     }
 }
 
+/// Whole seconds to wait, rounded up and at least 1 (what `Retry-After` carries).
+pub fn retry_after_secs(wait: std::time::Duration) -> u32 {
+    let secs = wait.as_millis().div_ceil(1000).max(1);
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
 impl PaymentError {
+    /// How long the client should wait before trying again, when the gateway (a 429's
+    /// `Retry-After`) or the connector's circuit breaker said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            PaymentError::GatewayRefusing { retry_after, .. } => Some(*retry_after),
+            PaymentError::GatewayUnavailable { source, .. } => source.retry_after,
+            _ => None,
+        }
+    }
+
     /// The error for a gateway failure that did not perform the request (not a timeout).
     pub fn from_gateway(payment_id: PaymentId, source: GatewayError) -> PaymentError {
         if source.retryable {
@@ -251,6 +282,7 @@ impl PaymentError {
             self,
             PaymentError::OutcomeUnknown { .. }
                 | PaymentError::GatewayUnavailable { .. }
+                | PaymentError::GatewayRefusing { .. }
                 | PaymentError::StorageUnavailable(_)
         )
     }
@@ -272,6 +304,7 @@ impl DomainError for PaymentError {
             PaymentError::InvalidOrderRef(err) => err.problem_type(),
             PaymentError::InvalidPaymentMethod(err) => err.problem_type(),
             PaymentError::GatewayUnavailable { .. } => &GATEWAY_UNAVAILABLE,
+            PaymentError::GatewayRefusing { .. } => &GATEWAY_PAUSED,
             PaymentError::Gateway { .. } => &GATEWAY_ERROR,
             PaymentError::OutcomeUnknown { .. } => &PAYMENT_OUTCOME_UNKNOWN,
             PaymentError::StorageUnavailable(_) => &PAYMENTS_STORAGE_UNAVAILABLE,

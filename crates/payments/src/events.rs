@@ -11,6 +11,12 @@
 //! | `payment.voided` | the payment is `canceled` | — |
 //! | `payment.refunded` | a refund succeeded | `refund_id`, `amount`, `refunded` (total so far) |
 //! | `payment.failed` | the gateway did not perform an authorization, capture, void or refund | `operation`, `refund_id`, `reason` |
+//! | `payment.disputed` | the shopper disputed the payment with their bank (gateway webhook) | `gateway`, `dispute_ref`, `amount`, `reason`, `status` |
+//!
+//! The gateway's webhooks can also cause `authorized`, `requires_action`, `declined`,
+//! `captured` (a capture made in the gateway's dashboard), `voided` (canceled or expired at the
+//! gateway) and `refunded` (a refund made at the gateway; its `refund_id` is kassa's record of
+//! it).
 //!
 //! A call whose outcome is unknown (timeout) changes nothing and records no event; its attempt
 //! is recorded.
@@ -31,6 +37,7 @@ pub const PAYMENT_CAPTURED: &str = "payment.captured";
 pub const PAYMENT_VOIDED: &str = "payment.voided";
 pub const PAYMENT_REFUNDED: &str = "payment.refunded";
 pub const PAYMENT_FAILED: &str = "payment.failed";
+pub const PAYMENT_DISPUTED: &str = "payment.disputed";
 
 /// Every event type above, for consumers that let users choose among them (webhook
 /// subscriptions validate against it). Add a new type here too.
@@ -42,6 +49,7 @@ pub const ALL: &[&str] = &[
     PAYMENT_VOIDED,
     PAYMENT_REFUNDED,
     PAYMENT_FAILED,
+    PAYMENT_DISPUTED,
 ];
 
 fn money(amount: Money) -> Value {
@@ -135,6 +143,31 @@ pub fn failed(
             "operation": operation.as_str(),
             "refund_id": refund.map(|r| r.id.to_string()),
             "reason": reason,
+        }),
+    )
+}
+
+/// The shopper disputed the payment with their bank (a chargeback). The orders district flags
+/// the order for staff.
+pub fn disputed(
+    payment: &Payment,
+    gateway: &str,
+    dispute_ref: &str,
+    amount: Money,
+    reason: &str,
+    status: &str,
+    now: Timestamp,
+) -> NewEvent {
+    event(
+        PAYMENT_DISPUTED,
+        payment,
+        now,
+        json!({
+            "gateway": gateway,
+            "dispute_ref": dispute_ref,
+            "amount": money(amount),
+            "reason": reason,
+            "status": status,
         }),
     )
 }

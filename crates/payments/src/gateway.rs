@@ -24,6 +24,7 @@ use kassa_kernel::Money;
 
 use crate::keys::IdempotencyKey;
 use crate::model::{Decline, NextAction, OrderRef, PaymentMethodToken};
+use kassa_kernel::Timestamp;
 
 /// What [`PaymentGateway::authorize`] sends: hold `amount` on the payment method, to be
 /// captured later (manual capture).
@@ -73,6 +74,80 @@ pub enum GatewayPaymentStatus {
     Declined(Decline),
     Captured { amount: Money },
     Canceled,
+}
+
+/// A payment as the gateway's books show it, for the reconciliation report: its status in the
+/// gateway's own words and the amounts the gateway holds, took and gave back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayPaymentView {
+    pub gateway_ref: String,
+    /// The gateway's status name as it is (`requires_capture`, `succeeded`, …).
+    pub status: String,
+    /// The same status in kassa's terms, when it has one (`processing` has none: undecided).
+    pub mapped: Option<crate::model::PaymentStatus>,
+    pub amount: Money,
+    pub captured: Money,
+    /// Refunds the gateway accepted (succeeded or on their way), in all.
+    pub refunded: Money,
+}
+
+/// What a gateway's webhook said, in kassa's terms. Made by a [`WebhookVerifier`] once the
+/// delivery's signature holds; applied once by [`crate::PaymentService::apply_gateway_event`],
+/// deduplicated by `(gateway, id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayEvent {
+    pub gateway: &'static str,
+    /// The gateway's event id (`evt_…`), the inbox key.
+    pub id: String,
+    /// The gateway's event type (`payment_intent.succeeded`), kept for the inbox and the log.
+    pub event_type: String,
+    /// When the gateway made the event.
+    pub created_at: Timestamp,
+    pub notice: GatewayNotice,
+}
+
+/// The part of a gateway event kassa acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayNotice {
+    /// Where the payment stood when the gateway made the event. Applied only forwards: a late
+    /// or repeated event never moves a payment back.
+    Payment {
+        gateway_ref: String,
+        /// From the gateway's metadata, to find a payment whose authorization answer never
+        /// arrived (so its gateway reference is not recorded yet).
+        order_ref: Option<OrderRef>,
+        status: GatewayPaymentStatus,
+    },
+    /// The gateway's total of refunds on the payment.
+    Refunded { gateway_ref: String, total: Money },
+    /// The shopper disputed the payment with their bank (a chargeback).
+    Disputed {
+        gateway_ref: String,
+        dispute_ref: String,
+        amount: Money,
+        reason: String,
+        status: String,
+    },
+    /// An event kassa does not act on; recorded and acknowledged.
+    Ignored,
+}
+
+/// Why a webhook delivery was refused: its signature, or a body that is not an event. Holds no
+/// secret and no body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRejection {
+    #[error("the webhook signature is not valid: {0}")]
+    Signature(String),
+    #[error("the webhook body is not an event: {0}")]
+    Payload(String),
+}
+
+/// Checks a gateway's webhook deliveries. `signature` is the gateway's signature header as
+/// received and `raw_body` the body's exact bytes.
+pub trait WebhookVerifier: Send + Sync {
+    fn gateway(&self) -> &'static str;
+
+    fn verify(&self, signature: &str, raw_body: &[u8]) -> Result<GatewayEvent, WebhookRejection>;
 }
 
 /// Why a gateway call gave no outcome. See the module documentation for what each kind
@@ -189,6 +264,15 @@ pub trait PaymentGateway: Send + Sync {
 
     /// Where a payment stands now. A read: no key, no effect.
     async fn retrieve(&self, gateway_ref: &str) -> Result<GatewayPaymentStatus, GatewayError>;
+
+    /// The payment as the gateway's books show it, amounts included. A read.
+    async fn inspect(&self, gateway_ref: &str) -> Result<GatewayPaymentView, GatewayError>;
+
+    /// `Some(wait)` while the connector refuses calls without sending them (an open circuit
+    /// breaker): checkout answers 503 with `Retry-After` before reserving anything.
+    fn unavailable_for(&self) -> Option<Duration> {
+        None
+    }
 }
 
 #[cfg(test)]

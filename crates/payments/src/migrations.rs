@@ -5,12 +5,20 @@
 use kassa_db::Migration;
 
 /// Every migration of the payments district, in version order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 2026112210,
-    name: "create payments",
-    sqlite: include_str!("../migrations/sqlite/2026112210_create_payments.sql"),
-    postgres: include_str!("../migrations/postgres/2026112210_create_payments.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 2026112210,
+        name: "create payments",
+        sqlite: include_str!("../migrations/sqlite/2026112210_create_payments.sql"),
+        postgres: include_str!("../migrations/postgres/2026112210_create_payments.sql"),
+    },
+    Migration {
+        version: 2026120301,
+        name: "gateway events and reconciliation",
+        sqlite: include_str!("../migrations/sqlite/2026120301_gateway_events.sql"),
+        postgres: include_str!("../migrations/postgres/2026120301_gateway_events.sql"),
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -44,6 +44,8 @@
 //! concurrency; [`Payment::check_refund`] gives the precise refusal.
 
 pub mod attempt;
+pub mod follow;
+pub mod gateway_event;
 pub mod inputs;
 pub mod refund;
 
@@ -53,6 +55,8 @@ use std::str::FromStr;
 use kassa_kernel::{Currency, Money, Timestamp};
 
 pub use attempt::{AttemptOutcome, Operation, PaymentAttempt};
+pub use follow::Followed;
+pub use gateway_event::{GatewayEventRecord, NoticeOutcome};
 pub use inputs::{
     OrderRef, OrderRefError, PaymentMethodToken, PaymentMethodTokenError, ORDER_REF_LEN_MAX,
     PAYMENT_METHOD_TOKEN_LEN_MAX,

@@ -24,8 +24,14 @@
 
 mod authorize;
 mod outcome;
+mod reconcile;
 mod refund;
 mod settle;
+mod webhook;
+
+pub use reconcile::{
+    differences, Difference, Mismatch, ReconcilePass, ReconciliationReport, REPORT_LIMIT_MAX,
+};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,11 +42,11 @@ use kassa_events::{Event, EventId};
 use kassa_kernel::{Clock, Money, Timestamp};
 use tracing::instrument;
 
-use crate::gateway::{GatewayError, PaymentGateway};
+use crate::gateway::{GatewayError, GatewayEvent, PaymentGateway};
 use crate::keys::IdempotencyKey;
 use crate::model::{
-    AttemptOutcome, Operation, OrderRef, Payment, PaymentAttempt, PaymentAttemptId, PaymentId,
-    PaymentMethodToken, PaymentStatus, Pending, Refund, RefundId,
+    AttemptOutcome, GatewayEventRecord, Operation, OrderRef, Payment, PaymentAttempt,
+    PaymentAttemptId, PaymentId, PaymentMethodToken, PaymentStatus, Pending, Refund, RefundId,
 };
 use crate::store::{Lease, PaymentStore};
 use crate::PaymentError;
@@ -130,6 +136,36 @@ pub trait PaymentService: Send + Sync {
 
     /// Recorded events after `after`, at most `limit` (capped at [`EVENTS_LIMIT_MAX`]).
     async fn events(&self, after: Option<EventId>, limit: u32) -> Result<Vec<Event>, PaymentError>;
+
+    /// `gateway_unavailable` (with how long to wait) while the gateway's connector refuses
+    /// calls without sending them (an open circuit breaker), so checkout can answer 503 before
+    /// it reserves anything. A read of the connector's state: no call, no database.
+    fn check_available(&self) -> Result<(), PaymentError>;
+
+    /// Applies a verified gateway webhook event once (the inbox is keyed by the gateway's event
+    /// id) and forwards only; see `service/webhook.rs`. Returns the inbox record: what it did,
+    /// or, for a repeated delivery, what the first one did (`duplicate`).
+    async fn apply_gateway_event(
+        &self,
+        event: GatewayEvent,
+    ) -> Result<GatewayEventRecord, PaymentError>;
+
+    /// The gateway events received about a payment, in arrival order.
+    async fn gateway_events(&self, id: PaymentId) -> Result<Vec<GatewayEventRecord>, PaymentError>;
+
+    /// One pass of the reconciliation job: resolves at most `limit` payments with an operation
+    /// or refund pending that nobody is settling.
+    async fn reconcile_pending(&self, limit: u32) -> Result<ReconcilePass, PaymentError>;
+
+    /// The staff reconciliation report for payments made in `[from, to)`, a page of at most
+    /// `limit` (capped at [`REPORT_LIMIT_MAX`]) after `after`.
+    async fn reconciliation(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, PaymentId)>,
+        limit: u32,
+    ) -> Result<ReconciliationReport, PaymentError>;
 }
 
 /// The payments service over its store and one gateway.
@@ -142,6 +178,9 @@ pub struct Payments {
     /// Bounds each gateway call; past it the outcome is unknown. Leases last twice as long, so
     /// a caller's lease outlives its call.
     call_timeout: Duration,
+    /// Where a redirecting gateway sends the shopper back after 3-D Secure; `{order_id}` in it
+    /// is replaced by the order's reference.
+    return_url: Option<String>,
 }
 
 /// What a claim on a payment's pending operation found.
@@ -172,7 +211,15 @@ impl Payments {
             gateway,
             clock,
             call_timeout: GATEWAY_CALL_TIMEOUT_DEFAULT,
+            return_url: None,
         }
+    }
+
+    /// Sets the URL a redirecting gateway sends the shopper back to after 3-D Secure (from the
+    /// server's configuration); `{order_id}` in it becomes the order's reference.
+    pub fn with_return_url(mut self, return_url: Option<String>) -> Self {
+        self.return_url = return_url;
+        self
     }
 
     /// Sets the bound on each gateway call (from the server's configuration).
@@ -517,6 +564,43 @@ impl PaymentService for Payments {
             .store
             .events(after, limit.min(EVENTS_LIMIT_MAX))
             .await?)
+    }
+
+    fn check_available(&self) -> Result<(), PaymentError> {
+        match self.gateway.unavailable_for() {
+            None => Ok(()),
+            Some(retry_after) => Err(PaymentError::GatewayRefusing {
+                gateway: self.gateway.name(),
+                retry_after,
+            }),
+        }
+    }
+
+    #[instrument(skip_all, fields(event_id = %event.id))]
+    async fn apply_gateway_event(
+        &self,
+        event: GatewayEvent,
+    ) -> Result<GatewayEventRecord, PaymentError> {
+        self.apply_event(event).await
+    }
+
+    async fn gateway_events(&self, id: PaymentId) -> Result<Vec<GatewayEventRecord>, PaymentError> {
+        self.payment(id).await?;
+        Ok(self.store.gateway_events(id).await?)
+    }
+
+    async fn reconcile_pending(&self, limit: u32) -> Result<ReconcilePass, PaymentError> {
+        self.reconcile_pass(limit).await
+    }
+
+    async fn reconciliation(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, PaymentId)>,
+        limit: u32,
+    ) -> Result<ReconciliationReport, PaymentError> {
+        self.report(from, to, after, limit).await
     }
 }
 

@@ -7,6 +7,7 @@
 //! model types and re-check the payment invariants, reporting anything that does not fit as
 //! corrupt data.
 
+mod gateway;
 mod write;
 
 use kassa_db::{row, Db, DbError};

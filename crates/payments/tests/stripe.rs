@@ -25,6 +25,8 @@ mod reference;
 mod requests;
 #[path = "stripe/service.rs"]
 mod service;
+#[path = "stripe/webhooks.rs"]
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

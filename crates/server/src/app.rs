@@ -23,14 +23,16 @@ use kassa_notify::{
     NotificationConsumer, NotificationService, Notifications, NotifyStore, OrderLookup, Sender,
 };
 use kassa_orders::{OrderService, OrdersConfig, SagaFaults};
+use kassa_payments::connectors::stripe::StripeGateway;
+use kassa_payments::gateway::WebhookVerifier;
 use kassa_payments::store::PaymentStore;
-use kassa_payments::{PaymentService, Payments, SandboxGateway};
+use kassa_payments::{PaymentGateway, PaymentService, Payments, SandboxGateway};
 use kassa_webhooks::store::WebhookStore;
 use kassa_webhooks::{WebhookService, Webhooks};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::settings::BusKind;
+use crate::settings::{BusKind, GatewaySetting};
 use crate::Settings;
 
 /// How often `serve` deletes throttle counters whose window has ended. The table only grows
@@ -112,10 +114,20 @@ pub struct Districts {
     pub nats: Option<JetStreamBus>,
     /// kassa's own consumers (webhooks, notifications) and the test hooks' ones.
     pub consumers: Vec<Arc<dyn Consumer>>,
-    /// The gateway payments use, while it is the sandbox (the only gateway so far): the
-    /// challenge route completes 3-D Secure in it, and tests read its books.
+    /// The gateway payments use, when it is the sandbox: the challenge route completes 3-D
+    /// Secure in it, and tests read its books.
     pub sandbox: Option<SandboxGateway>,
+    /// The gateway's webhook checker, when it sends webhooks (Stripe).
+    pub gateway_webhooks: Option<Arc<dyn WebhookVerifier>>,
 }
+
+/// The configured gateway, the sandbox's books when it is the sandbox, and the webhook checker
+/// when the gateway sends webhooks.
+type GatewayParts = (
+    Arc<dyn PaymentGateway>,
+    Option<SandboxGateway>,
+    Option<Arc<dyn WebhookVerifier>>,
+);
 
 impl Districts {
     /// One relay per district outbox, publishing to [`Districts::bus`].
@@ -247,13 +259,26 @@ impl Districts {
         if let Some(wrap) = &hooks.wrap_inventory {
             inventory = wrap(inventory);
         }
-        // The only gateway so far (`payments.gateway = "sandbox"`, checked by the settings).
-        let sandbox = hooks
-            .sandbox
-            .unwrap_or_else(|| SandboxGateway::new(settings.payments.sandbox_config()));
+        // The gateway: the sandbox (the test hooks may hand in one that outlives this build),
+        // or Stripe, whose webhooks the API verifies with the same connector.
+        let (gateway, sandbox, gateway_webhooks): GatewayParts = match settings.payments.gateway {
+            GatewaySetting::Sandbox => {
+                let sandbox = hooks
+                    .sandbox
+                    .unwrap_or_else(|| SandboxGateway::new(settings.payments.sandbox_config()));
+                (Arc::new(sandbox.clone()), Some(sandbox), None)
+            }
+            GatewaySetting::Stripe => {
+                let stripe = StripeGateway::new(settings.payments.stripe_config()?, clock.clone())
+                    .map_err(|err| anyhow::anyhow!("payments.stripe: {err}"))?;
+                tracing::info!(base_url = %stripe.config().base_url, "payments through Stripe");
+                (Arc::new(stripe.clone()), None, Some(Arc::new(stripe)))
+            }
+        };
         let payments: Arc<dyn PaymentService> = Arc::new(
-            Payments::new(payments_store, Arc::new(sandbox.clone()), clock.clone())
-                .with_call_timeout(settings.payments.call_timeout()),
+            Payments::new(payments_store, gateway, clock.clone())
+                .with_call_timeout(settings.payments.call_timeout())
+                .with_return_url(settings.payments.return_url()),
         );
         let orders_config = OrdersConfig {
             capture: settings.orders.capture.into(),
@@ -266,7 +291,7 @@ impl Districts {
             faults: hooks.saga_faults,
         };
         let orders: Arc<dyn OrderService> = Arc::new(kassa_orders::Orders::new(
-            orders_store,
+            orders_store.clone(),
             cart.clone(),
             inventory.clone(),
             payments.clone(),
@@ -285,8 +310,14 @@ impl Districts {
         )?);
         let notifications: Arc<dyn NotificationService> =
             Arc::new(Notifications::new(notify_store));
-        let mut consumers: Vec<Arc<dyn Consumer>> =
-            vec![Arc::new(webhooks.consumer()), Arc::new(notify_consumer)];
+        // Orders flags the order of a disputed payment for staff (payments' events, never its
+        // tables).
+        let orders_payments = kassa_orders::PaymentsConsumer::new(orders_store, clock.clone());
+        let mut consumers: Vec<Arc<dyn Consumer>> = vec![
+            Arc::new(webhooks.consumer()),
+            Arc::new(notify_consumer),
+            Arc::new(orders_payments),
+        ];
         consumers.extend(hooks.consumers);
         let (bus, nats): (Arc<dyn Bus>, Option<JetStreamBus>) = match settings.events.bus {
             BusKind::InProcess => {
@@ -325,7 +356,8 @@ impl Districts {
             bus,
             nats,
             consumers,
-            sandbox: Some(sandbox),
+            sandbox,
+            gateway_webhooks,
         })
     }
 
@@ -448,6 +480,9 @@ pub struct Application {
     webhook_interval: Duration,
     /// How often queued emails are sent (`notifications.send_interval_ms`).
     mail_interval: Duration,
+    /// How often the payments reconciliation job runs, and how many payments a pass takes.
+    reconcile_interval: Duration,
+    reconcile_batch: u32,
 }
 
 impl Application {
@@ -514,6 +549,7 @@ impl Application {
                 clock: clock.clone(),
             }),
             sandbox: districts.sandbox.clone(),
+            gateway_webhooks: districts.gateway_webhooks.clone(),
         };
         let state = AppState::new(config, readiness, services);
         let (router, route_table) = kassa_api::build(state);
@@ -538,6 +574,8 @@ impl Application {
             ),
             webhook_interval: Duration::from_millis(settings.webhooks.deliver_interval_ms),
             mail_interval: Duration::from_millis(settings.notifications.send_interval_ms),
+            reconcile_interval: Duration::from_secs(settings.payments.reconcile_interval_secs),
+            reconcile_batch: settings.payments.reconcile_batch,
         })
     }
 
@@ -578,6 +616,8 @@ impl Application {
             outbox_retention,
             webhook_interval,
             mail_interval,
+            reconcile_interval,
+            reconcile_batch,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut drained = stop_rx.clone();
@@ -624,6 +664,12 @@ impl Application {
                 );
             }
         }
+        let reconcile = tokio::spawn(reconcile_payments(
+            districts.payments.clone(),
+            reconcile_interval,
+            reconcile_batch,
+            stop_rx.clone(),
+        ));
         let recovery = tokio::spawn(recover_checkouts(
             districts.clone(),
             clock,
@@ -669,6 +715,9 @@ impl Application {
         }
         if let Err(err) = recovery.await {
             tracing::error!(error = %err, "the checkout recovery task failed");
+        }
+        if let Err(err) = reconcile.await {
+            tracing::error!(error = %err, "the payments reconciliation task failed");
         }
         if let Err(err) = relays.await {
             tracing::error!(error = %err, "the outbox relay task failed");
@@ -878,6 +927,31 @@ async fn send_mail(
     every(interval, stop, || async {
         if let Err(err) = sender.send_due(clock.now(), MAIL_SEND_BATCH).await {
             tracing::warn!(error = %err, "queued emails could not be sent");
+        }
+    })
+    .await;
+}
+
+/// Settles gateway calls whose outcome is unknown every `interval` until `stop` turns true:
+/// each payment with an operation or refund pending that nobody is settling is sent again with
+/// its idempotency key (`PaymentService::reconcile_pending`). A failed pass is logged and tried
+/// at the next tick.
+async fn reconcile_payments(
+    payments: Arc<dyn PaymentService>,
+    interval: Duration,
+    batch: u32,
+    stop: watch::Receiver<bool>,
+) {
+    every(interval, stop, || async {
+        match payments.reconcile_pending(batch).await {
+            Ok(pass) if pass.examined > 0 => tracing::info!(
+                examined = pass.examined,
+                settled = pass.settled,
+                still_open = pass.still_open,
+                "payments reconciled"
+            ),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "payments could not be reconciled"),
         }
     })
     .await;

@@ -16,6 +16,7 @@ use kassa_identity::{
 use kassa_inventory::{InventoryConfig, LocationId, RESERVATION_TTL_MAX, RESERVATION_TTL_MIN};
 use kassa_kernel::{Currency, Money};
 use kassa_orders::CaptureMode;
+use kassa_payments::connectors::stripe::StripeConfig;
 use kassa_payments::SandboxConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -453,7 +454,7 @@ impl From<CaptureSetting> for CaptureMode {
 }
 
 /// The payment gateway (`[payments]`).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentsSettings {
     pub gateway: GatewaySetting,
@@ -461,14 +462,64 @@ pub struct PaymentsSettings {
     pub sandbox_latency_ms: u64,
     /// Bound on each gateway call; past it the outcome is unknown and resolved later.
     pub call_timeout_ms: u64,
+    /// How often the reconciliation job settles operations whose outcome is unknown.
+    pub reconcile_interval_secs: u64,
+    /// Most payments one reconciliation pass resolves.
+    pub reconcile_batch: u32,
+    pub stripe: StripeSettings,
 }
 
-/// Which gateway takes payments. Only the sandbox exists so far; a real connector adds a
-/// variant here and its own settings.
+/// Which gateway takes payments: the in-memory sandbox, or Stripe (`[payments.stripe]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GatewaySetting {
     Sandbox,
+    Stripe,
+}
+
+/// The Stripe connector (`[payments.stripe]`), read when `payments.gateway = "stripe"`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    /// Stripe's API, or a local stand-in (`http://127.0.0.1:8420` for localstripe).
+    pub base_url: String,
+    /// `sk_live_…` / `sk_test_…` (or a restricted `rk_…` key). Set it through
+    /// `KASSA__PAYMENTS__STRIPE__SECRET_KEY`, not in a file.
+    pub secret_key: Option<SecretString>,
+    /// The endpoint's signing secrets (`whsec_…`), comma-separated: two while one is rolled.
+    pub webhook_secrets: Option<SecretString>,
+    /// How far a webhook's signing time may be from now.
+    pub webhook_tolerance_secs: u64,
+    /// Where Stripe sends the shopper back after a redirect-based 3-D Secure challenge; the
+    /// storefront's page, which then calls `POST /v1/orders/{order_id}/payment/continue`.
+    /// Empty: none is sent.
+    pub return_url: String,
+    /// Bound on one HTTP request to Stripe.
+    pub timeout_ms: u64,
+    /// Retries of a failed request (same idempotency key), with backoff and jitter.
+    pub max_retries: u32,
+    /// Consecutive failures that open the circuit breaker, and how long it stays open.
+    pub breaker_failure_threshold: u32,
+    pub breaker_cool_down_secs: u64,
+}
+
+impl std::fmt::Debug for StripeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeSettings")
+            .field("base_url", &self.base_url)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "webhook_secrets",
+                &self.webhook_secrets.as_ref().map(|_| "[redacted]"),
+            )
+            .field("return_url", &self.return_url)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PaymentsSettings {
@@ -480,6 +531,86 @@ impl PaymentsSettings {
 
     pub fn call_timeout(&self) -> Duration {
         Duration::from_millis(self.call_timeout_ms)
+    }
+
+    /// The return URL checkout sends the gateway, when one is configured.
+    pub fn return_url(&self) -> Option<String> {
+        match self.gateway {
+            GatewaySetting::Stripe if !self.stripe.return_url.is_empty() => {
+                Some(self.stripe.return_url.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The Stripe connector's configuration; refuses a missing key, a bad URL or no webhook
+    /// secret (Stripe's webhooks are how 3-D Secure and disputes arrive).
+    pub fn stripe_config(&self) -> Result<StripeConfig, SettingsError> {
+        let stripe = &self.stripe;
+        let key = stripe
+            .secret_key
+            .as_ref()
+            .filter(|key| !key.expose_secret().trim().is_empty())
+            .ok_or_else(|| {
+                SettingsError(
+                    "setting payments.stripe.secret_key: required with payments.gateway = \"stripe\" \
+                     (set KASSA__PAYMENTS__STRIPE__SECRET_KEY)"
+                        .to_owned(),
+                )
+            })?;
+        let secrets: Vec<SecretString> = stripe
+            .webhook_secrets
+            .as_ref()
+            .map(|all| {
+                all.expose_secret()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| SecretString::from(s.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if secrets.is_empty() {
+            return Err(SettingsError(
+                "setting payments.stripe.webhook_secrets: at least one whsec_… secret is required \
+                 with payments.gateway = \"stripe\" (set KASSA__PAYMENTS__STRIPE__WEBHOOK_SECRETS)"
+                    .to_owned(),
+            ));
+        }
+        if !(stripe.base_url.starts_with("https://") || stripe.base_url.starts_with("http://")) {
+            return Err(SettingsError(format!(
+                "setting payments.stripe.base_url: must be an http(s) URL, got '{}'",
+                stripe.base_url
+            )));
+        }
+        for (name, value) in [
+            ("timeout_ms", stripe.timeout_ms),
+            ("webhook_tolerance_secs", stripe.webhook_tolerance_secs),
+            ("breaker_cool_down_secs", stripe.breaker_cool_down_secs),
+            (
+                "breaker_failure_threshold",
+                u64::from(stripe.breaker_failure_threshold),
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingsError(format!(
+                    "setting payments.stripe.{name}: must be at least 1"
+                )));
+            }
+        }
+        let mut config = StripeConfig::new(key.clone());
+        config.base_url = stripe.base_url.trim_end_matches('/').to_owned();
+        config.webhook_secrets = secrets;
+        config.webhook_tolerance = Duration::from_secs(stripe.webhook_tolerance_secs);
+        config.timeout = Duration::from_millis(stripe.timeout_ms);
+        config.max_retries = stripe.max_retries;
+        // One call with its retries must end before the service's backstop does.
+        config.call_deadline = self
+            .call_timeout()
+            .saturating_sub(Duration::from_millis(500));
+        config.breaker.failure_threshold = stripe.breaker_failure_threshold;
+        config.breaker.cool_down = Duration::from_secs(stripe.breaker_cool_down_secs);
+        Ok(config)
     }
 }
 
@@ -779,6 +910,9 @@ impl Settings {
         self.catalog.validate()?;
         self.inventory.validate()?;
         self.validate_checkout()?;
+        if self.payments.gateway == GatewaySetting::Stripe {
+            self.payments.stripe_config()?;
+        }
         self.webhooks.validate()?;
         self.notifications.validate()?;
         self.identity.validate()
@@ -790,6 +924,14 @@ impl Settings {
     fn validate_checkout(&self) -> Result<(), SettingsError> {
         let positive = [
             ("payments.call_timeout_ms", self.payments.call_timeout_ms),
+            (
+                "payments.reconcile_interval_secs",
+                self.payments.reconcile_interval_secs,
+            ),
+            (
+                "payments.reconcile_batch",
+                u64::from(self.payments.reconcile_batch),
+            ),
             ("orders.saga_lease_secs", self.orders.saga_lease_secs),
             ("workers.sweep_interval_ms", self.workers.sweep_interval_ms),
             (
@@ -1173,7 +1315,12 @@ mod tests {
                 "workers.sweep_interval_ms",
             ),
             ("KASSA__ORDERS__CAPTURE", "later", "orders.capture"),
-            ("KASSA__PAYMENTS__GATEWAY", "stripe", "payments.gateway"),
+            ("KASSA__PAYMENTS__GATEWAY", "paypal", "payments.gateway"),
+            (
+                "KASSA__PAYMENTS__RECONCILE_INTERVAL_SECS",
+                "0",
+                "payments.reconcile_interval_secs",
+            ),
         ] {
             let err = Settings::load(&no_dir(), "local", vars(&[(var, value)]))
                 .unwrap_err()

@@ -12,11 +12,11 @@ use kassa_inventory::{
     Adjustment, InventoryError, InventoryService, Location, LocationId, LocationName, Reservation,
     StockLevel, StockSummary,
 };
-use kassa_kernel::ids::{CustomerId, OrderId};
+use kassa_kernel::ids::{CustomerId, OrderId, StaffId};
 use kassa_kernel::{Money, Quantity, Sku, Timestamp};
 use kassa_orders::{
     Checkout, CheckoutRequest, NewFulfilment, Order, OrderAccess, OrderError, OrderFilter,
-    OrderPage, OrderRefund, OrderService, RecoveryReport,
+    OrderFlag, OrderFlagId, OrderPage, OrderRefund, OrderService, RecoveryReport,
 };
 use kassa_payments::{
     OrderRef, Payment, PaymentAttempt, PaymentError, PaymentId, PaymentMethodToken, PaymentService,
@@ -181,14 +181,71 @@ impl PaymentService for FakePayments {
     async fn events(&self, _: Option<EventId>, _: u32) -> Result<Vec<Event>, PaymentError> {
         Ok(Vec::new())
     }
+
+    fn check_available(&self) -> Result<(), PaymentError> {
+        Ok(())
+    }
+
+    async fn apply_gateway_event(
+        &self,
+        event: kassa_payments::gateway::GatewayEvent,
+    ) -> Result<kassa_payments::GatewayEventRecord, PaymentError> {
+        Ok(kassa_payments::GatewayEventRecord {
+            gateway: event.gateway.to_owned(),
+            event_id: event.id,
+            event_type: event.event_type,
+            created_at: event.created_at,
+            received_at: event.created_at,
+            payment_id: None,
+            outcome: kassa_payments::NoticeOutcome::UnknownPayment,
+            detail: None,
+            duplicate: false,
+        })
+    }
+
+    async fn gateway_events(
+        &self,
+        id: PaymentId,
+    ) -> Result<Vec<kassa_payments::GatewayEventRecord>, PaymentError> {
+        Err(PaymentError::PaymentNotFound(id))
+    }
+
+    async fn reconcile_pending(
+        &self,
+        _: u32,
+    ) -> Result<kassa_payments::service::ReconcilePass, PaymentError> {
+        Ok(kassa_payments::service::ReconcilePass::default())
+    }
+
+    async fn reconciliation(
+        &self,
+        from: kassa_kernel::Timestamp,
+        to: kassa_kernel::Timestamp,
+        _: Option<(kassa_kernel::Timestamp, PaymentId)>,
+        _: u32,
+    ) -> Result<kassa_payments::service::ReconciliationReport, PaymentError> {
+        Ok(kassa_payments::service::ReconciliationReport {
+            from,
+            to,
+            examined: 0,
+            not_at_gateway: 0,
+            mismatches: Vec::new(),
+            next: None,
+        })
+    }
 }
 
 /// Knows no orders. `checkout` answers the error scripted with [`FakeOrders::refuse_checkout`]
-/// (else `cart_not_ready` for an empty cart), and records the request it was given.
+/// (else `cart_not_ready` for an empty cart), and records the request it was given. The one
+/// flag given to [`FakeOrders::with_flag`] can be resolved; lists record whether they were
+/// asked for flagged orders only.
 #[derive(Default)]
 pub struct FakeOrders {
     checkout_error: Mutex<Option<OrderError>>,
     last_checkout: Mutex<Option<CheckoutRequest>>,
+    flag: Mutex<Option<OrderFlag>>,
+    /// `true` for each `flagged_orders` call, `false` for each `orders` call, in order.
+    lists: Mutex<Vec<bool>>,
 }
 
 impl FakeOrders {
@@ -205,6 +262,33 @@ impl FakeOrders {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// A fake whose only known order has `flag`: resolving it works, another flag id of that
+    /// order is `order_flag_not_found`, any other order `order_not_found`.
+    pub fn with_flag(flag: OrderFlag) -> FakeOrders {
+        let fake = FakeOrders::default();
+        *fake.flag.lock().unwrap_or_else(PoisonError::into_inner) = Some(flag);
+        fake
+    }
+
+    /// For each staff list call so far, whether it asked for flagged orders only.
+    pub fn lists(&self) -> Vec<bool> {
+        self.lists
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn listed(&self, flagged: bool) -> OrderPage {
+        self.lists
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(flagged);
+        OrderPage {
+            items: Vec::new(),
+            next_cursor: None,
+        }
     }
 }
 
@@ -239,10 +323,43 @@ impl OrderService for FakeOrders {
         _: Option<OrderId>,
         _: u32,
     ) -> Result<OrderPage, OrderError> {
-        Ok(OrderPage {
-            items: Vec::new(),
-            next_cursor: None,
-        })
+        Ok(self.listed(false))
+    }
+
+    async fn flagged_orders(
+        &self,
+        _: OrderFilter,
+        _: Option<OrderId>,
+        _: u32,
+    ) -> Result<OrderPage, OrderError> {
+        Ok(self.listed(true))
+    }
+
+    async fn flags(&self, id: OrderId) -> Result<Vec<OrderFlag>, OrderError> {
+        Err(OrderError::OrderNotFound(id))
+    }
+
+    async fn resolve_flag(
+        &self,
+        id: OrderId,
+        flag_id: OrderFlagId,
+        staff: StaffId,
+    ) -> Result<OrderFlag, OrderError> {
+        let mut scripted = self.flag.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(flag) = scripted.as_mut().filter(|flag| flag.order_id == id) else {
+            return Err(OrderError::OrderNotFound(id));
+        };
+        if flag.id != flag_id {
+            return Err(OrderError::OrderFlagNotFound {
+                order_id: id,
+                flag_id,
+            });
+        }
+        if flag.is_open() {
+            flag.resolved_at = Some(now());
+            flag.resolved_by = Some(staff);
+        }
+        Ok(flag.clone())
     }
 
     async fn customer_orders(

@@ -38,6 +38,19 @@ pub fn of(error: &dyn Any) -> Vec<(&'static str, Value)> {
     Vec::new()
 }
 
+/// The `Retry-After` an error asks for, when it knows better than the default: a gateway whose
+/// circuit breaker is open (the rest of its cool-down), or a gateway that answered 429 with its
+/// own `Retry-After`.
+pub fn retry_after_secs(error: &dyn Any) -> Option<u32> {
+    let payment = match error.downcast_ref::<OrderError>() {
+        Some(OrderError::Payment(inner)) => Some(inner),
+        _ => error.downcast_ref::<PaymentError>(),
+    }?;
+    payment
+        .retry_after()
+        .map(kassa_payments::error::retry_after_secs)
+}
+
 /// `skus` on `insufficient_stock`: what was asked and what was available, per short SKU, so a
 /// storefront can lower the quantities without parsing `detail`.
 fn inventory(error: &InventoryError) -> Vec<(&'static str, Value)> {

@@ -24,10 +24,10 @@ pub mod extensions;
 pub mod registry;
 
 pub use registry::{
-    find_by_slug, registry, status_of, type_uri, INTERNAL_ERROR, INVALID_PATH_PARAMETER,
-    MALFORMED_REQUEST, METHOD_NOT_ALLOWED, NOT_READY, PAYLOAD_TOO_LARGE, PROBLEM_TYPES,
-    REFUND_CAP_EXCEEDED, REQUEST_TIMEOUT, ROUTE_NOT_FOUND, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE,
-    VALIDATION_FAILED,
+    find_by_slug, registry, status_of, type_uri, GATEWAY_NOT_CONFIGURED, INTERNAL_ERROR,
+    INVALID_PATH_PARAMETER, MALFORMED_REQUEST, METHOD_NOT_ALLOWED, NOT_READY, PAYLOAD_TOO_LARGE,
+    PROBLEM_TYPES, REFUND_CAP_EXCEEDED, REQUEST_TIMEOUT, ROUTE_NOT_FOUND, UNAUTHORIZED,
+    UNSUPPORTED_MEDIA_TYPE, VALIDATION_FAILED, WEBHOOK_SIGNATURE_INVALID,
 };
 
 /// The media type of every error response.
@@ -271,6 +271,9 @@ impl<E: DomainError> From<E> for ApiError {
         let mut api_error = ApiError::new(problem, error.detail()).with_field_errors(errors);
         for (name, value) in extensions::of(&error) {
             api_error = api_error.with_extension(name, value);
+        }
+        if let Some(secs) = extensions::retry_after_secs(&error) {
+            api_error = api_error.with_retry_after(secs);
         }
         api_error.with_source(error)
     }

@@ -68,6 +68,22 @@ pub const REFUND_CAP_EXCEEDED: ProblemType = ProblemType::new(
     "Refund above your cap",
     ErrorCategory::Forbidden,
 );
+/// A gateway webhook whose signature does not hold (wrong secret, altered body, outside the
+/// tolerance window) or whose body is not an event. 400, so the gateway's dashboard shows the
+/// delivery as failed.
+pub const WEBHOOK_SIGNATURE_INVALID: ProblemType = ProblemType::new(
+    "webhook_signature_invalid",
+    "Webhook signature invalid",
+    ErrorCategory::Malformed,
+);
+
+/// A gateway's webhook route while another gateway is configured (Stripe's route with the
+/// sandbox): nothing to receive.
+pub const GATEWAY_NOT_CONFIGURED: ProblemType = ProblemType::new(
+    "gateway_not_configured",
+    "Gateway not configured",
+    ErrorCategory::NotFound,
+);
 
 /// The api crate's own problem types, in the order `GET /problems` lists them.
 pub const PROBLEM_TYPES: &[&ProblemType] = &[
@@ -83,6 +99,8 @@ pub const PROBLEM_TYPES: &[&ProblemType] = &[
     &NOT_READY,
     &INTERNAL_ERROR,
     &REFUND_CAP_EXCEEDED,
+    &WEBHOOK_SIGNATURE_INVALID,
+    &GATEWAY_NOT_CONFIGURED,
 ];
 
 /// The two HTTP statuses no category carries. Kept to exactly these: a district that wants a new

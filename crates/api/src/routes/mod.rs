@@ -2,12 +2,13 @@
 //!
 //! A handler is added to its module's `routes()` *and* to its module's OpenAPI document
 //! (`IdentityApi`, `CatalogApi`, `CartApi`, `OrdersApi`, `InventoryApi`, `EventsApi`,
-//! `SandboxApi`, `WebhooksApi`, or `openapi::ApiDoc` for the service routes); the tests in
+//! `SandboxApi`, `WebhooksApi`, `GatewayApi`, or `openapi::ApiDoc` for the service routes); the tests in
 //! `openapi` fail when the route table and the merged document disagree.
 
 pub mod carts;
 pub mod catalog;
 pub mod events;
+pub mod gateway;
 pub mod identity;
 pub mod inventory;
 pub mod mailbox;
@@ -30,4 +31,5 @@ pub fn all() -> Routes {
         .merge(mailbox::routes())
         .merge(sandbox::routes())
         .merge(webhooks::routes())
+        .merge(gateway::routes())
 }

@@ -360,6 +360,28 @@ impl OrderService for OneOrderService {
     async fn checkout(&self, _: CheckoutRequest) -> Result<Checkout, OrderError> {
         Err(unused())
     }
+
+    async fn flagged_orders(
+        &self,
+        _: kassa_orders::OrderFilter,
+        _: Option<OrderId>,
+        _: u32,
+    ) -> Result<kassa_orders::OrderPage, OrderError> {
+        Err(unused())
+    }
+
+    async fn flags(&self, _: OrderId) -> Result<Vec<kassa_orders::OrderFlag>, OrderError> {
+        Err(unused())
+    }
+
+    async fn resolve_flag(
+        &self,
+        _: OrderId,
+        _: kassa_orders::OrderFlagId,
+        _: kassa_kernel::ids::StaffId,
+    ) -> Result<kassa_orders::OrderFlag, OrderError> {
+        Err(unused())
+    }
     async fn continue_checkout(&self, _: OrderId) -> Result<Checkout, OrderError> {
         Err(unused())
     }

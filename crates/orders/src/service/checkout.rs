@@ -195,6 +195,9 @@ impl Orders {
     ) -> Result<Checkout, OrderError> {
         let priced = self.carts.cart(request.cart_id, &request.access).await?;
         let draft = draft_order(&priced, request.customer, self.clock.now())?;
+        // A gateway whose connector refuses calls (an open circuit breaker) fails the checkout
+        // here, fast, before any stock is reserved or any order made: 503 with Retry-After.
+        self.payments.check_available()?;
         let mut last_closed = None;
         for _ in 0..CHECKOUT_TRIES_MAX {
             match self.create(&draft, &request.payment_method).await? {

@@ -1,4 +1,4 @@
-//! Staff operations on orders: fulfil, capture, cancel, refund, mark delivered.
+//! Staff operations on orders: fulfil, capture, cancel, refund, mark delivered, resolve a flag.
 //!
 //! Calls to payments and inventory come first, outside any orders transaction; what they did
 //! is then recorded in one transaction that locks the order's row and checks its status again
@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use kassa_kernel::ids::{FulfilmentId, OrderId};
+use kassa_kernel::ids::{FulfilmentId, OrderId, StaffId};
 use kassa_kernel::{Money, Quantity, Sku};
 use kassa_payments::{Payment, PaymentError, PaymentId, PaymentStatus};
 use tokio::time::Instant;
@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use super::{Orders, FOLLOW_POLL};
 use crate::events;
 use crate::model::{
-    CaptureMode, CloseReason, Fulfilment, NewFulfilment, Order, OrderRefund, OrderStatus, SagaStep,
+    CaptureMode, CloseReason, Fulfilment, NewFulfilment, Order, OrderFlag, OrderFlagId,
+    OrderRefund, OrderStatus, SagaStep,
 };
 use crate::store::{Guard, OrderChange, OrderRecord, SagaLease};
 use crate::OrderError;
@@ -396,6 +397,35 @@ impl Orders {
             .ok_or_else(|| illegal(order, "cancelled"))?;
         tracing::info!(order_id = %order.id, "confirmed order cancelled");
         Ok(updated.order)
+    }
+
+    /// Marks the flag resolved by `staff`, or returns it as it is when it was resolved before.
+    /// Flags do not touch the order's row, so no lock is taken: the conditional update lets
+    /// exactly one of two racing calls resolve it, and the other reads what the first wrote.
+    pub(super) async fn resolve_order_flag(
+        &self,
+        id: OrderId,
+        flag_id: OrderFlagId,
+        staff: StaffId,
+    ) -> Result<OrderFlag, OrderError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        if let Some(flag) = tx.resolve_flag(id, flag_id, staff, now).await? {
+            tx.commit().await?;
+            tracing::info!(%flag_id, %staff, "order flag resolved");
+            return Ok(flag);
+        }
+        let existing = tx.flag(id, flag_id).await?;
+        let order_exists = existing.is_some() || tx.order_exists(id).await?;
+        tx.rollback().await?;
+        match existing {
+            Some(flag) => Ok(flag),
+            None if order_exists => Err(OrderError::OrderFlagNotFound {
+                order_id: id,
+                flag_id,
+            }),
+            None => Err(OrderError::OrderNotFound(id)),
+        }
     }
 
     /// Refunds whatever of `payment`'s capture is not refunded yet; a concurrent refund that

@@ -18,7 +18,8 @@ use crate::model::{CloseReason, Fulfilment, Order, OrderStatus, SagaStep};
 
 /// One write transaction. Dropping it without [`OrderTx::commit`] rolls everything back.
 pub(crate) struct OrderTx {
-    tx: Tx,
+    /// Reached by the flag writes in `store/flags.rs` too.
+    pub(super) tx: Tx,
 }
 
 /// What an [`OrderTx::apply`] requires of the order besides its status.

@@ -148,7 +148,10 @@ impl Payments {
             payment_method,
             idempotency_key: IdempotencyKey::authorize(id),
             order_ref: payment.order_ref().clone(),
-            return_url: None,
+            return_url: self
+                .return_url
+                .as_ref()
+                .map(|url| url.replace("{order_id}", payment.order_ref().as_str())),
         };
         let outcome: CallOutcome = match self.bounded(self.gateway.authorize(&request)).await {
             Ok(answer) => answer.into(),

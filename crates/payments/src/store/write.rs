@@ -26,7 +26,7 @@ use crate::model::{
 
 /// One write transaction. Dropping it without [`PaymentTx::commit`] rolls everything back.
 pub struct PaymentTx {
-    tx: Tx,
+    pub(super) tx: Tx,
 }
 
 fn pending_columns(pending: Option<Pending>) -> (Option<&'static str>, Option<i64>) {

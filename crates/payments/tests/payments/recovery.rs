@@ -155,6 +155,13 @@ impl PaymentGateway for HangsAfterFirstAuthorize {
     async fn retrieve(&self, gateway_ref: &str) -> Result<GatewayPaymentStatus, GatewayError> {
         self.sandbox.retrieve(gateway_ref).await
     }
+
+    async fn inspect(
+        &self,
+        gateway_ref: &str,
+    ) -> Result<kassa_payments::gateway::GatewayPaymentView, GatewayError> {
+        self.sandbox.inspect(gateway_ref).await
+    }
 }
 
 #[tokio::test]

@@ -133,6 +133,12 @@ impl FakeStripe {
         self.state().intents.len()
     }
 
+    /// Changes an intent behind kassa's back, as the dashboard (or Stripe itself) would.
+    pub fn edit_intent(&self, id: &str, edit: impl FnOnce(&mut Value)) {
+        let mut state = self.state();
+        edit(state.intents.get_mut(id).unwrap());
+    }
+
     /// Every answer body the fake's default behaviour produced, for checking against the spec.
     pub fn all_objects(&self) -> Vec<Value> {
         let state = self.state();
@@ -236,6 +242,25 @@ impl FakeStripe {
             ("POST", ["v1", "payment_intents", id, "capture"]) => self.capture(id, &form),
             ("POST", ["v1", "payment_intents", id, "cancel"]) => self.cancel(id),
             ("POST", ["v1", "refunds"]) => self.refund(&form),
+            ("GET", ["v1", "refunds"]) => {
+                let query = decode_form(&request.query).unwrap();
+                let intent = query["payment_intent"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let data: Vec<Value> = self
+                    .state()
+                    .refunds
+                    .iter()
+                    .filter(|r| r["payment_intent"] == intent.as_str())
+                    .cloned()
+                    .collect();
+                (
+                    200,
+                    json!({"object": "list", "data": data, "has_more": false,
+                    "url": "/v1/refunds"}),
+                )
+            }
             _ => error(
                 404,
                 "invalid_request_error",

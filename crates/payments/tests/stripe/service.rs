@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kassa_payments::store::PaymentStore;
 use kassa_payments::{
-    AttemptOutcome, Operation, OrderRef, PaymentError, PaymentId, PaymentMethodToken,
+    AttemptOutcome, Operation, OrderRef, Payment, PaymentError, PaymentId, PaymentMethodToken,
     PaymentService, PaymentStatus, Payments, RefundStatus,
 };
 use kassa_testkit::TestDb;
@@ -15,22 +15,27 @@ use kassa_testkit::TestDb;
 use super::fake::{Script, PM_INSUFFICIENT_FUNDS, PM_VISA};
 use super::{eur, setup_with, Setup};
 
-struct Fixture {
-    payments: Arc<dyn PaymentService>,
-    stripe: Setup,
+pub struct Fixture {
+    pub payments: Arc<dyn PaymentService>,
+    pub stripe: Setup,
     _db: TestDb,
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(|payments| payments).await
+}
+
+/// The service over the connector and the fake Stripe, its settings changed by `change`.
+pub async fn fixture_with(change: impl FnOnce(Payments) -> Payments) -> Fixture {
     let stripe = setup_with(|c| c.timeout = Duration::from_millis(500)).await;
     let test = TestDb::new().await;
     let store = PaymentStore::new(test.district("payments").await);
     store.migrate().await.unwrap();
-    let payments = Arc::new(Payments::new(
+    let payments = Arc::new(change(Payments::new(
         store,
         Arc::new(stripe.gateway.clone()),
         Arc::new(stripe.clock.clone()),
-    ));
+    )));
     Fixture {
         payments,
         stripe,
@@ -38,12 +43,33 @@ async fn fixture() -> Fixture {
     }
 }
 
-fn order() -> OrderRef {
+pub fn order() -> OrderRef {
     OrderRef::parse(format!("ord_{}", PaymentId::new().as_uuid().simple())).unwrap()
 }
 
-fn token(text: &str) -> PaymentMethodToken {
+pub fn token(text: &str) -> PaymentMethodToken {
     PaymentMethodToken::parse(text).unwrap()
+}
+
+/// An authorization Stripe performed but whose answer never arrived: the payment stays
+/// `processing`, its outcome unknown.
+pub async fn timed_out_authorization(f: &Fixture, amount: i64) -> Payment {
+    f.stripe
+        .fake
+        .script(Script::PerformThenHang(Duration::from_secs(3)));
+    let order = order();
+    let err = f
+        .payments
+        .authorize(order.clone(), eur(amount), token(PM_VISA))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PaymentError::OutcomeUnknown { .. }),
+        "{err:?}"
+    );
+    let pending = f.payments.payment_for_order(&order).await.unwrap().unwrap();
+    assert_eq!(pending.status(), PaymentStatus::Processing);
+    pending
 }
 
 #[tokio::test]
@@ -133,21 +159,7 @@ async fn a_stripe_decline_fails_the_payment_with_its_code() {
 #[tokio::test]
 async fn an_authorization_that_timed_out_is_resolved_with_the_same_key_once() {
     let f = fixture().await;
-    f.stripe
-        .fake
-        .script(Script::PerformThenHang(Duration::from_secs(3)));
-    let order = order();
-    let err = f
-        .payments
-        .authorize(order.clone(), eur(1000), token(PM_VISA))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PaymentError::OutcomeUnknown { .. }),
-        "{err:?}"
-    );
-    let pending = f.payments.payment_for_order(&order).await.unwrap().unwrap();
-    assert_eq!(pending.status(), PaymentStatus::Processing);
+    let pending = timed_out_authorization(&f, 1000).await;
 
     let resolved = f.payments.resolve(pending.id()).await.unwrap();
     assert_eq!(resolved.status(), PaymentStatus::RequiresCapture);

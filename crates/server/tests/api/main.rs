@@ -23,4 +23,5 @@ mod events;
 mod idempotency;
 mod notifications;
 mod orders;
+mod stripe_gateway;
 mod webhooks;

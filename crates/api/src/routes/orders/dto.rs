@@ -1,8 +1,10 @@
 //! The wire shapes of checkout and the order routes (docs/API.md, "Checkout" and "Orders").
 
-use kassa_kernel::ids::{CartId, CustomerId, FulfilmentId, OrderId, ProductId, ShippingOptionId};
+use kassa_kernel::ids::{
+    CartId, CustomerId, FulfilmentId, OrderId, ProductId, ShippingOptionId, StaffId,
+};
 use kassa_kernel::{Currency, Email, Quantity, Sku};
-use kassa_orders::{Checkout, Fulfilment, Order, OrderLine};
+use kassa_orders::{Checkout, Fulfilment, Order, OrderFlag, OrderFlagId, OrderLine};
 use kassa_payments::{NextAction, Payment, PaymentId, Refund, RefundId};
 use serde::{Deserialize, Serialize};
 
@@ -272,7 +274,7 @@ pub struct OrderList {
     pub next_cursor: Option<String>,
 }
 
-/// The staff view of one order: the order, its payment and its refunds.
+/// The staff view of one order: the order, its payment, its refunds and its flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[schema(as = AdminOrder)]
 pub struct AdminOrderDto {
@@ -282,6 +284,61 @@ pub struct AdminOrderDto {
     pub payment: Option<PaymentDto>,
     /// Oldest first.
     pub refunds: Vec<RefundDto>,
+    /// What staff must look at, open and resolved, oldest first.
+    pub flags: Vec<OrderFlagDto>,
+}
+
+/// Something about an order staff must look at: today a dispute (chargeback) of its payment,
+/// reported by the gateway. Open until a staff member resolves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = OrderFlag)]
+pub struct OrderFlagDto {
+    #[schema(value_type = String, example = "ofl_0191b7c26d4e7cc28a113f2b4c5d6e7f")]
+    pub id: OrderFlagId,
+    /// Always `dispute` today.
+    #[schema(example = "dispute")]
+    pub kind: String,
+    /// The gateway's id of the dispute.
+    #[schema(example = "dp_1QXb2c")]
+    pub dispute_ref: String,
+    /// The gateway's reason, e.g. `fraudulent` or `product_not_received`.
+    #[schema(example = "fraudulent")]
+    pub reason: String,
+    /// The disputed amount.
+    pub amount: MoneyDto,
+    /// The dispute's status at the gateway when it was reported, e.g. `needs_response`.
+    #[schema(example = "needs_response")]
+    pub status: String,
+    #[schema(example = "2026-11-25T08:00:00.000Z")]
+    pub raised_at: String,
+    /// When a staff member marked it handled; `null` while it is open.
+    #[schema(required = true, example = "2026-11-25T09:30:00.000Z")]
+    pub resolved_at: Option<String>,
+    /// Who resolved it; `null` while it is open.
+    #[schema(value_type = Option<String>, required = true)]
+    pub resolved_by: Option<StaffId>,
+}
+
+impl From<&OrderFlag> for OrderFlagDto {
+    fn from(flag: &OrderFlag) -> OrderFlagDto {
+        OrderFlagDto {
+            id: flag.id,
+            kind: flag.kind.as_str().to_owned(),
+            dispute_ref: flag.source_ref.clone(),
+            reason: flag.reason.clone(),
+            amount: flag.amount.into(),
+            status: flag.status.clone(),
+            raised_at: flag.raised_at.to_rfc3339(),
+            resolved_at: flag.resolved_at.map(|t| t.to_rfc3339()),
+            resolved_by: flag.resolved_by,
+        }
+    }
+}
+
+/// `{"flag": OrderFlag}`: the answer of resolving a flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OrderFlagEnvelope {
+    pub flag: OrderFlagDto,
 }
 
 /// An order's payment, as the gateway last reported it.

@@ -49,6 +49,10 @@ pub fn routes() -> Routes {
             staff::mark_order_delivered,
         )
         .post_idempotent("/v1/admin/orders/{order_id}/refunds", staff::refund_order)
+        .post(
+            "/v1/admin/orders/{order_id}/flags/{flag_id}/resolve",
+            staff::resolve_order_flag,
+        )
 }
 
 /// The orders' part of the OpenAPI document, merged by `openapi::openapi()`.
@@ -65,6 +69,7 @@ pub fn routes() -> Routes {
         staff::cancel_order,
         staff::mark_order_delivered,
         staff::refund_order,
+        staff::resolve_order_flag,
     ),
     components(schemas(
         dto::OrderDto,
@@ -84,12 +89,14 @@ pub fn routes() -> Routes {
         dto::NewFulfilmentDto,
         dto::NewRefundDto,
         dto::RefundResultDto,
+        dto::OrderFlagDto,
+        dto::OrderFlagEnvelope,
     )),
     tags(
         (name = "orders", description = "Checkout, and a shopper's orders: read with the \
             customer's bearer token or the order's `Order-Token`."),
         (name = "orders (staff)", description = "Every order, fulfilments, capture, \
-            cancellation and refunds; needs a staff token."),
+            cancellation, refunds and flags (payment disputes); needs a staff token."),
     ),
 )]
 pub struct OrdersApi;

@@ -156,9 +156,20 @@ pub async fn get_order(
     Path(order_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<OrderDto>, ApiError> {
+    let (order_id, access) = shopper_access(&order_id, customer, &headers)?;
+    let order = state.orders.order(order_id, &access).await?;
+    Ok(Json(OrderDto::from(order)))
+}
+
+/// The order a shopper's request names and what opens it: the `Order-Token` header or the
+/// signed-in customer. The token names one order, so it decides when both are sent; without
+/// either there is nothing to open the order with (`order_not_found`, as for a wrong id).
+pub fn shopper_access(
+    order_id: &str,
+    customer: Option<Customer>,
+    headers: &HeaderMap,
+) -> Result<(OrderId, OrderAccess), ApiError> {
     let order_id: OrderId = order_id.parse().map_err(|_| order_not_found())?;
-    // The token names one order, so it decides when both are sent; without either there is
-    // nothing to open the order with.
     let token = headers
         .get(&ORDER_TOKEN_HEADER)
         .and_then(|value| value.to_str().ok())
@@ -168,8 +179,7 @@ pub async fn get_order(
         (None, Some(customer)) => OrderAccess::Customer(customer.id),
         (None, None) => return Err(order_not_found()),
     };
-    let order = state.orders.order(order_id, &access).await?;
-    Ok(Json(OrderDto::from(order)))
+    Ok((order_id, access))
 }
 
 /// The answer for every way a shopper can fail to reach an order before the service is asked;

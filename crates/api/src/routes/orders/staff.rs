@@ -1,18 +1,19 @@
 //! The staff side of orders: list and read them, and move them on — fulfil, capture, cancel,
-//! mark delivered, refund. Each write is one orders service call; what a status allows is the
-//! orders district's state machine, answered 409 `illegal_order_transition` otherwise.
+//! mark delivered, refund — and resolve the flags raised on them (payment disputes). Each write
+//! is one orders service call; what a status allows is the orders district's state machine,
+//! answered 409 `illegal_order_transition` otherwise.
 
 use axum::extract::State;
 use http::StatusCode;
 use kassa_identity::{RefundCap, Role};
 use kassa_kernel::ids::{CustomerId, OrderId};
 use kassa_kernel::{Email, Money};
-use kassa_orders::{NewFulfilment, OrderAccess, OrderFilter, OrderStatus};
+use kassa_orders::{NewFulfilment, OrderAccess, OrderFilter, OrderFlagId, OrderStatus};
 use serde::Deserialize;
 
 use super::dto::{
-    AdminOrderDto, NewFulfilmentDto, NewRefundDto, OrderDto, OrderEnvelope, OrderList, PaymentDto,
-    RefundDto, RefundResultDto,
+    AdminOrderDto, NewFulfilmentDto, NewRefundDto, OrderDto, OrderEnvelope, OrderFlagDto,
+    OrderFlagEnvelope, OrderList, PaymentDto, RefundDto, RefundResultDto,
 };
 use super::order_cursor;
 use crate::auth::{OrdersRead, OrdersWrite, RefundsIssue, Staff};
@@ -32,6 +33,9 @@ pub struct AdminOrderQuery {
     pub customer_id: Option<String>,
     /// Only orders placed with this email.
     pub email: Option<String>,
+    /// `true`: only orders with an open (unresolved) flag, such as a payment dispute. `false`
+    /// or absent: flags do not narrow the list.
+    pub flagged: Option<String>,
     /// `next_cursor` of the previous page; absent for the first page.
     pub cursor: Option<String>,
     /// Items per page, 1 to the server's maximum (100 by default); 20 when absent.
@@ -39,9 +43,17 @@ pub struct AdminOrderQuery {
     pub limit: Option<u32>,
 }
 
+/// What `GET /v1/admin/orders` asks the orders service for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AdminOrderFilter {
+    filter: OrderFilter,
+    /// Only orders with an open flag.
+    flagged: bool,
+}
+
 impl AdminOrderQuery {
     /// The filter, with every unparseable value reported at once at its parameter.
-    fn filter(&self) -> Result<OrderFilter, ApiError> {
+    fn filter(&self) -> Result<AdminOrderFilter, ApiError> {
         let mut errors = Vec::new();
         let mut invalid = |pointer: &str, message: String| {
             errors.push(FieldError {
@@ -66,11 +78,22 @@ impl AdminOrderQuery {
                 .map_err(|err| invalid("/email", err.to_string()))
                 .ok()
         });
+        let flagged = match self.flagged.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(text) => {
+                invalid("/flagged", format!("'{text}' is neither true nor false"));
+                false
+            }
+        };
         if errors.is_empty() {
-            Ok(OrderFilter {
-                status,
-                customer_id,
-                email,
+            Ok(AdminOrderFilter {
+                filter: OrderFilter {
+                    status,
+                    customer_id,
+                    email,
+                },
+                flagged,
             })
         } else {
             Err(ApiError::validation(errors))
@@ -78,7 +101,7 @@ impl AdminOrderQuery {
     }
 }
 
-/// Every order, newest first, filtered.
+/// Every order, newest first, filtered; with `flagged=true`, only those with an open flag.
 #[utoipa::path(
     get, path = "/v1/admin/orders", tag = "orders (staff)",
     params(AdminOrderQuery),
@@ -99,28 +122,35 @@ pub async fn admin_list_orders(
     State(state): State<AppState>,
     Query(query): Query<AdminOrderQuery>,
 ) -> Result<Json<OrderList>, ApiError> {
-    let filter = query.filter()?;
+    let AdminOrderFilter { filter, flagged } = query.filter()?;
     let page = PageQuery {
         cursor: query.cursor,
         limit: query.limit,
     }
     .check(state.config.page_size_max)?;
     let after = order_cursor(&page)?;
-    let orders = state.orders.orders(filter, after, page.limit).await?;
+    let orders = if flagged {
+        state
+            .orders
+            .flagged_orders(filter, after, page.limit)
+            .await?
+    } else {
+        state.orders.orders(filter, after, page.limit).await?
+    };
     Ok(Json(OrderList {
         items: orders.items.into_iter().map(OrderDto::from).collect(),
         next_cursor: orders.next_cursor.map(|id| id.to_string()),
     }))
 }
 
-/// One order with its payment and refunds.
+/// One order with its payment, refunds and flags.
 #[utoipa::path(
     get, path = "/v1/admin/orders/{order_id}", tag = "orders (staff)",
     params(("order_id" = String, Path, description = "An `ord_…` id.")),
     security(("staff_token" = [])),
     responses(
-        (status = 200, description = "The order, its payment (null before one started) and \
-            its refunds.", body = AdminOrderDto),
+        (status = 200, description = "The order, its payment (null before one started), its \
+            refunds and its flags.", body = AdminOrderDto),
         (status = 401, description = "No valid staff token.",
             body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: the role lacks the orders read permission.",
@@ -135,6 +165,7 @@ pub async fn admin_get_order(
     Path(order_id): Path<OrderId>,
 ) -> Result<Json<AdminOrderDto>, ApiError> {
     let order = state.orders.order(order_id, &OrderAccess::Staff).await?;
+    let flags = state.orders.flags(order_id).await?;
     let (payment, refunds) = match order.payment_id {
         Some(payment_id) => {
             let payment = state.payments.payment(payment_id).await?;
@@ -147,6 +178,7 @@ pub async fn admin_get_order(
         order: OrderDto::from(order),
         payment,
         refunds: refunds.iter().map(RefundDto::from).collect(),
+        flags: flags.iter().map(OrderFlagDto::from).collect(),
     }))
 }
 
@@ -334,6 +366,40 @@ pub async fn refund_order(
         refund: RefundDto::from(&refunded.refund),
     };
     Ok((StatusCode::CREATED, Json(result)))
+}
+
+/// Marks a flag of the order handled (the dispute was answered at the gateway, say). Resolving a
+/// resolved flag answers it unchanged: who resolved it first, and when.
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{order_id}/flags/{flag_id}/resolve", tag = "orders (staff)",
+    params(
+        ("order_id" = String, Path, description = "An `ord_…` id."),
+        ("flag_id" = String, Path, description = "An `ofl_…` id."),
+    ),
+    security(("staff_token" = [])),
+    responses(
+        (status = 200, description = "The flag, resolved.", body = OrderFlagEnvelope),
+        (status = 401, description = "No valid staff token.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the role lacks the orders write permission.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`order_not_found`, `order_flag_not_found` or \
+            `invalid_path_parameter`.",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn resolve_order_flag(
+    staff: Staff<OrdersWrite>,
+    State(state): State<AppState>,
+    Path((order_id, flag_id)): Path<(OrderId, OrderFlagId)>,
+) -> Result<Json<OrderFlagEnvelope>, ApiError> {
+    let flag = state
+        .orders
+        .resolve_flag(order_id, flag_id, staff.id)
+        .await?;
+    Ok(Json(OrderFlagEnvelope {
+        flag: OrderFlagDto::from(&flag),
+    }))
 }
 
 /// Refuses a refund above the caller's cap. Amounts of zero or less are not the cap's to

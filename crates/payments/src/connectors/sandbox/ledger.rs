@@ -7,8 +7,10 @@ use std::collections::HashMap;
 use kassa_kernel::Money;
 
 use super::{SandboxError, SandboxFault, SandboxPayment, SandboxStatus, TOKENS};
-use crate::gateway::{AuthorizeOutcome, GatewayError, GatewayPaymentStatus, RefundOutcome};
-use crate::model::{Decline, NextAction, Operation, PaymentMethodToken};
+use crate::gateway::{
+    AuthorizeOutcome, GatewayError, GatewayPaymentStatus, GatewayPaymentView, RefundOutcome,
+};
+use crate::model::{Decline, NextAction, Operation, PaymentMethodToken, PaymentStatus};
 
 /// Path of the challenge page of a payment awaiting 3-D Secure; the HTTP route serving it is
 /// the api crate's.
@@ -329,6 +331,29 @@ impl Ledger {
                 amount: payment.captured,
             },
             SandboxStatus::Voided => GatewayPaymentStatus::Canceled,
+        })
+    }
+
+    /// The payment as the sandbox's books show it, with Stripe's status names.
+    pub(super) fn inspect(&self, gateway_ref: &str) -> Result<GatewayPaymentView, GatewayError> {
+        let payment = self
+            .payments
+            .get(gateway_ref)
+            .ok_or_else(|| GatewayError::invalid(format!("sandbox: no payment {gateway_ref}")))?;
+        let (status, mapped) = match payment.status {
+            SandboxStatus::RequiresAction => ("requires_action", PaymentStatus::RequiresAction),
+            SandboxStatus::Authorized => ("requires_capture", PaymentStatus::RequiresCapture),
+            SandboxStatus::Declined => ("requires_payment_method", PaymentStatus::Failed),
+            SandboxStatus::Captured => ("succeeded", PaymentStatus::Succeeded),
+            SandboxStatus::Voided => ("canceled", PaymentStatus::Canceled),
+        };
+        Ok(GatewayPaymentView {
+            gateway_ref: gateway_ref.to_owned(),
+            status: status.to_owned(),
+            mapped: Some(mapped),
+            amount: payment.amount,
+            captured: payment.captured,
+            refunded: payment.refunded,
         })
     }
 

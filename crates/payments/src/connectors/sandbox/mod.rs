@@ -30,8 +30,8 @@ use async_trait::async_trait;
 use kassa_kernel::{DomainError, ErrorCategory, Money, ProblemType};
 
 use crate::gateway::{
-    AuthorizeOutcome, AuthorizeRequest, GatewayError, GatewayPaymentStatus, PaymentGateway,
-    RefundOutcome,
+    AuthorizeOutcome, AuthorizeRequest, GatewayError, GatewayPaymentStatus, GatewayPaymentView,
+    PaymentGateway, RefundOutcome,
 };
 use crate::keys::IdempotencyKey;
 use crate::model::{Decline, Operation};
@@ -320,5 +320,9 @@ impl PaymentGateway for SandboxGateway {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         self.ledger().retrieve(gateway_ref)
+    }
+
+    async fn inspect(&self, gateway_ref: &str) -> Result<GatewayPaymentView, GatewayError> {
+        self.ledger().inspect(gateway_ref)
     }
 }

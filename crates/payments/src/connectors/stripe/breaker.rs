@@ -97,6 +97,20 @@ impl Breaker {
     }
 
     /// Leave to send a request, or how long to wait before asking again.
+    /// How long the breaker will still refuse calls without sending them: the rest of an open
+    /// cool-down, or a moment while a half-open probe is out. `None` when a call would go out.
+    pub(crate) fn refusing_for(&self) -> Option<Duration> {
+        let now = self.inner.clock.now();
+        match *self.lock() {
+            State::Open { until } if now < until => {
+                let left = until.millis().saturating_sub(now.millis());
+                Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
+            }
+            State::HalfOpen { probing: true } => Some(HALF_OPEN_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
     pub(crate) fn permit(&self) -> Result<Permit, Duration> {
         let now = self.inner.clock.now();
         let mut state = self.lock();

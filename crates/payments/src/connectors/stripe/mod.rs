@@ -16,8 +16,10 @@
 //! retries and the circuit breaker work is in `transport.rs` and `breaker.rs`; the wire
 //! structs and the status mapping in [`wire`]; webhook signatures and events in [`webhook`].
 //!
-//! The server wiring, the webhook route, reconciliation and the end-to-end suite against a
-//! local Stripe stand-in come later; [`StripeGateway::verify_webhook`] is what the route calls.
+//! Webhooks: [`StripeGateway`] is also the [`WebhookVerifier`] the route
+//! `POST /v1/webhooks/stripe` calls; [`gateway_event`] turns a verified event into kassa's
+//! [`GatewayEvent`], which the payments service applies once (`service/webhook.rs`).
+//! [`PaymentGateway::inspect`] (the intent and its refunds) feeds the reconciliation report.
 
 mod breaker;
 mod config;
@@ -34,11 +36,12 @@ use kassa_kernel::{Clock, Money};
 use reqwest::Method;
 
 use crate::gateway::{
-    AuthorizeOutcome, AuthorizeRequest, GatewayError, GatewayPaymentStatus, PaymentGateway,
-    RefundOutcome,
+    AuthorizeOutcome, AuthorizeRequest, GatewayError, GatewayEvent, GatewayNotice,
+    GatewayPaymentStatus, GatewayPaymentView, PaymentGateway, RefundOutcome, WebhookRejection,
+    WebhookVerifier,
 };
 use crate::keys::IdempotencyKey;
-use crate::model::Decline;
+use crate::model::{Decline, OrderRef};
 use form::Form;
 use transport::{Answer, Request, Transport};
 use wire::{ErrorType, PaymentIntent, PaymentIntentStatus};
@@ -296,6 +299,130 @@ impl PaymentGateway for StripeGateway {
     async fn retrieve(&self, gateway_ref: &str) -> Result<GatewayPaymentStatus, GatewayError> {
         let intent = self.get_intent(gateway_ref).await?;
         wire::payment_status(&intent)
+    }
+
+    /// The PaymentIntent and its refunds (`GET /v1/refunds?payment_intent=…`, the first 100:
+    /// more refunds than that on one payment is reported as a gateway error, not summed wrong).
+    async fn inspect(&self, gateway_ref: &str) -> Result<GatewayPaymentView, GatewayError> {
+        let intent = self.get_intent(gateway_ref).await?;
+        let request = Request {
+            method: Method::GET,
+            path: "/v1/refunds".to_owned(),
+            form: Form::new()
+                .text("payment_intent", intent.id.as_str())
+                .text("limit", "100"),
+            idempotency_key: None,
+        };
+        let refunds: wire::RefundList = match self.inner.transport.send(&request).await? {
+            Answer::Body(body) => parse(&body, "refund list")?,
+            Answer::Refused { status, error } => return Err(self.refused(status, &error)),
+        };
+        if refunds.has_more {
+            return Err(GatewayError::invalid(format!(
+                "stripe: payment intent {} has more than 100 refunds",
+                intent.id
+            )));
+        }
+        let refunded = refunds
+            .data
+            .iter()
+            .filter(|r| !matches!(r.status.as_deref(), Some("failed") | Some("canceled")))
+            .map(|r| r.amount)
+            .sum::<i64>();
+        Ok(GatewayPaymentView {
+            gateway_ref: intent.id.clone(),
+            status: wire::status_name(intent.status).to_owned(),
+            mapped: wire::payment_status(&intent)
+                .ok()
+                .map(|status| match status {
+                    GatewayPaymentStatus::RequiresAction { .. } => {
+                        crate::PaymentStatus::RequiresAction
+                    }
+                    GatewayPaymentStatus::Authorized => crate::PaymentStatus::RequiresCapture,
+                    GatewayPaymentStatus::Declined(_) => crate::PaymentStatus::Failed,
+                    GatewayPaymentStatus::Captured { .. } => crate::PaymentStatus::Succeeded,
+                    GatewayPaymentStatus::Canceled => crate::PaymentStatus::Canceled,
+                }),
+            amount: wire::money(intent.amount, &intent.currency)?,
+            captured: wire::money(intent.amount_received, &intent.currency)?,
+            refunded: wire::money(refunded, &intent.currency)?,
+        })
+    }
+
+    fn unavailable_for(&self) -> Option<std::time::Duration> {
+        self.inner.breaker.refusing_for()
+    }
+}
+
+impl WebhookVerifier for StripeGateway {
+    fn gateway(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn verify(&self, signature: &str, raw_body: &[u8]) -> Result<GatewayEvent, WebhookRejection> {
+        let event = self
+            .verify_webhook(signature, raw_body)
+            .map_err(|err| match err {
+                WebhookError::Signature(err) => WebhookRejection::Signature(err.to_string()),
+                WebhookError::Parse(err) => WebhookRejection::Payload(err.to_string()),
+            })?;
+        Ok(gateway_event(event))
+    }
+}
+
+/// A verified Stripe event in kassa's terms (the table in docs/ARCHITECTURE.md, "Stripe").
+pub fn gateway_event(event: Event) -> GatewayEvent {
+    let notice = notice(&event);
+    GatewayEvent {
+        gateway: "stripe",
+        created_at: event.created_at(),
+        id: event.id,
+        event_type: event.event_type,
+        notice,
+    }
+}
+
+fn notice(event: &Event) -> GatewayNotice {
+    match (&event.object, event.event_type.as_str()) {
+        (EventObject::PaymentIntent(intent), kind) => match wire::event_status(kind, intent) {
+            Some(status) => GatewayNotice::Payment {
+                gateway_ref: intent.id.clone(),
+                order_ref: intent
+                    .metadata
+                    .get(wire::METADATA_ORDER_ID)
+                    .and_then(|id| OrderRef::parse(id.as_str()).ok()),
+                status,
+            },
+            None => GatewayNotice::Ignored,
+        },
+        (EventObject::Charge(charge), "charge.refunded") => {
+            match (
+                &charge.payment_intent,
+                wire::money(charge.amount_refunded, &charge.currency),
+            ) {
+                (Some(intent), Ok(total)) => GatewayNotice::Refunded {
+                    gateway_ref: intent.0.clone(),
+                    total,
+                },
+                _ => GatewayNotice::Ignored,
+            }
+        }
+        (EventObject::Dispute(dispute), "charge.dispute.created") => {
+            match (
+                &dispute.payment_intent,
+                wire::money(dispute.amount, &dispute.currency),
+            ) {
+                (Some(intent), Ok(amount)) => GatewayNotice::Disputed {
+                    gateway_ref: intent.0.clone(),
+                    dispute_ref: dispute.id.clone(),
+                    amount,
+                    reason: dispute.reason.clone(),
+                    status: dispute.status.clone(),
+                },
+                _ => GatewayNotice::Ignored,
+            }
+        }
+        _ => GatewayNotice::Ignored,
     }
 }
 

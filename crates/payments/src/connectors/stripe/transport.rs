@@ -189,12 +189,15 @@ impl Transport {
     ) -> Result<Answer, Failure> {
         let what = format!("{} {}", request.method, request.path);
         let is_post = request.method == Method::POST;
+        // A GET carries its parameters in the query string, encoded as a POST's body would be.
+        let url = if is_post || body.is_empty() {
+            format!("{}{}", self.base_url, request.path)
+        } else {
+            format!("{}{}?{body}", self.base_url, request.path)
+        };
         let builder = self
             .client
-            .request(
-                request.method.clone(),
-                format!("{}{}", self.base_url, request.path),
-            )
+            .request(request.method.clone(), url)
             .headers(self.headers(request));
         let builder = if is_post {
             builder

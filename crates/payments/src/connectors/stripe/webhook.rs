@@ -1,6 +1,7 @@
 //! Stripe webhooks: checking the `Stripe-Signature` header (payments-facts §1) and reading the
-//! `Event` envelope. The route that receives them (`POST /v1/webhooks/stripe`), the inbox that
-//! applies each event once and the reconciliation are built on these later.
+//! `Event` envelope. The route that receives them is `POST /v1/webhooks/stripe` (api
+//! `routes/gateway.rs`); the inbox that applies each event once is payments'
+//! `service/webhook.rs`.
 //!
 //! The scheme, as Stripe's libraries implement it: the header is `t=<unix seconds>` plus one or
 //! more `v1=<hex>` items (one per active secret while a secret is rolled); other schemes (`v0`)

@@ -265,6 +265,14 @@ pub(crate) struct ErrorBody {
     pub(crate) error: ApiError,
 }
 
+/// A page of `GET /v1/refunds`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundList {
+    pub data: Vec<Refund>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
 /// A Refund, as far as kassa reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Refund {
@@ -384,12 +392,69 @@ pub(crate) fn payment_status(intent: &PaymentIntent) -> Result<GatewayPaymentSta
         }
         PaymentIntentStatus::Canceled => GatewayPaymentStatus::Canceled,
         PaymentIntentStatus::Succeeded => GatewayPaymentStatus::Captured {
-            amount: money(intent.amount_received, &intent.currency)?,
+            amount: money(received(intent), &intent.currency)?,
         },
         PaymentIntentStatus::Processing
         | PaymentIntentStatus::RequiresConfirmation
         | PaymentIntentStatus::Unknown => return Err(undecided(intent)),
     })
+}
+
+/// What a succeeded intent captured: Stripe's `amount_received`. Stripe always sends it; a
+/// stand-in that leaves it out (localstripe) gets the intent's amount, logged, rather than a
+/// capture of nothing.
+fn received(intent: &PaymentIntent) -> i64 {
+    if intent.amount_received > 0 {
+        intent.amount_received
+    } else {
+        tracing::warn!(gateway_ref = %intent.id, "succeeded payment intent without amount_received");
+        intent.amount
+    }
+}
+
+/// Stripe's name for a PaymentIntent status, as the reconciliation report shows it.
+pub(crate) fn status_name(status: PaymentIntentStatus) -> &'static str {
+    match status {
+        PaymentIntentStatus::RequiresPaymentMethod => "requires_payment_method",
+        PaymentIntentStatus::RequiresConfirmation => "requires_confirmation",
+        PaymentIntentStatus::RequiresAction => "requires_action",
+        PaymentIntentStatus::Processing => "processing",
+        PaymentIntentStatus::RequiresCapture => "requires_capture",
+        PaymentIntentStatus::Succeeded => "succeeded",
+        PaymentIntentStatus::Canceled => "canceled",
+        PaymentIntentStatus::Unknown => "unknown",
+    }
+}
+
+/// What a `payment_intent.*` event says about the payment, read from the event's type and its
+/// object together: `payment_failed` is a decline whatever the object's status, and an event
+/// kassa does not act on (`created`, `processing`, a status the object does not support) is
+/// `None`. Never a decline from `requires_payment_method` alone: a `created` event shows that
+/// status too, and reading it as a failure would fail a payment that is about to succeed.
+pub(crate) fn event_status(
+    event_type: &str,
+    intent: &PaymentIntent,
+) -> Option<GatewayPaymentStatus> {
+    let expect = match event_type {
+        "payment_intent.payment_failed" => {
+            return Some(GatewayPaymentStatus::Declined(failed_payment_decline(
+                intent,
+            )));
+        }
+        "payment_intent.succeeded" => PaymentIntentStatus::Succeeded,
+        "payment_intent.amount_capturable_updated" => PaymentIntentStatus::RequiresCapture,
+        "payment_intent.requires_action" => PaymentIntentStatus::RequiresAction,
+        "payment_intent.canceled" => PaymentIntentStatus::Canceled,
+        _ => return None,
+    };
+    if intent.status != expect {
+        tracing::warn!(
+            gateway_ref = %intent.id, event_type, status = ?intent.status,
+            "stripe event whose object is in another status; not applied"
+        );
+        return None;
+    }
+    payment_status(intent).ok()
 }
 
 /// `processing` is not an answer yet (the outcome is unknown until Stripe settles it);
