@@ -23,5 +23,6 @@ mod events;
 mod idempotency;
 mod notifications;
 mod orders;
+mod localstripe;
 mod stripe_gateway;
 mod webhooks;
