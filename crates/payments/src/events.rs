@@ -5,7 +5,7 @@
 //! | type | when | more data |
 //! |---|---|---|
 //! | `payment.authorized` | funds are held (`requires_capture`), directly or after 3-D Secure | `amount` |
-//! | `payment.requires_action` | the shopper must pass 3-D Secure | `redirect_url` |
+//! | `payment.requires_action` | the shopper must pass 3-D Secure | `redirect_url` (null when the action runs in the gateway's script) |
 //! | `payment.declined` | the authorization was declined (`failed`) | `code`, `message` |
 //! | `payment.captured` | the capture is recorded (`succeeded`) | `amount` (captured) |
 //! | `payment.voided` | the payment is `canceled` | — |
@@ -77,7 +77,10 @@ pub fn authorized(payment: &Payment, now: Timestamp) -> NewEvent {
 }
 
 pub fn requires_action(payment: &Payment, now: Timestamp) -> NewEvent {
-    let url = payment.next_action().map(|a| a.redirect_url.as_str());
+    // The redirect only: the client secret is for the shopper's browser, not for subscribers.
+    let url = payment
+        .next_action()
+        .and_then(|a| a.redirect_url.as_deref());
     event(
         PAYMENT_REQUIRES_ACTION,
         payment,

@@ -18,6 +18,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/2026120301_gateway_events.sql"),
         postgres: include_str!("../migrations/postgres/2026120301_gateway_events.sql"),
     },
+    Migration {
+        version: 2026120302,
+        name: "next action client secret",
+        sqlite: include_str!("../migrations/sqlite/2026120302_next_action_client_secret.sql"),
+        postgres: include_str!("../migrations/postgres/2026120302_next_action_client_secret.sql"),
+    },
 ];
 
 #[cfg(test)]

@@ -171,12 +171,41 @@ impl PaymentAction {
     }
 }
 
-/// What the shopper must do before the authorization can finish (3-D Secure).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the shopper must do before the authorization can finish (3-D Secure): follow a
+/// redirect, or let the gateway's own script (Stripe.js `handleNextAction`) run the challenge
+/// with the client secret. At least one of the two is set.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NextAction {
     /// Where to send the shopper. The sandbox gives a path on kassa itself
-    /// (`/v1/sandbox/challenges/{gateway_ref}`); real gateways give their own URL.
-    pub redirect_url: String,
+    /// (`/v1/sandbox/challenges/{gateway_ref}`); Stripe gives its own page when checkout sent a
+    /// `return_url`.
+    pub redirect_url: Option<String>,
+    /// The gateway's client secret for the payment (Stripe's PaymentIntent `client_secret`),
+    /// which the storefront passes to the gateway's script. Meant for the shopper's browser,
+    /// but never logged (`Debug` hides it) nor put in events.
+    pub client_secret: Option<String>,
+}
+
+impl NextAction {
+    /// A redirect-only action (the sandbox's challenge page).
+    pub fn redirect(url: impl Into<String>) -> NextAction {
+        NextAction {
+            redirect_url: Some(url.into()),
+            client_secret: None,
+        }
+    }
+}
+
+impl fmt::Debug for NextAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NextAction")
+            .field("redirect_url", &self.redirect_url)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// A gateway's reason for refusing: the issuer's decline code (`insufficient_funds`) and a

@@ -57,7 +57,8 @@ pub struct PaymentStore {
 
 /// The payment columns, read by name in [`payment_from_row`].
 const PAYMENT_COLUMNS: &str = "id, order_ref, currency, amount_minor, status, captured_minor, \
-     refunded_minor, gateway, gateway_ref, next_action_url, decline_code, decline_message, \
+     refunded_minor, gateway, gateway_ref, next_action_url, next_action_client_secret, \
+     decline_code, decline_message, \
      pending_operation, pending_amount_minor, created_at_ms, updated_at_ms";
 
 /// The refund columns, read by name in [`refund_from_row`].
@@ -228,8 +229,15 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment, DbError> {
         refunded: money("refunded_minor")?,
         gateway: row::text(r, "gateway")?,
         gateway_ref: row::text_opt(r, "gateway_ref")?,
-        next_action: row::text_opt(r, "next_action_url")?
-            .map(|redirect_url| NextAction { redirect_url }),
+        // `next_action_url` is set exactly while the payment requires action (a CHECK); it is
+        // empty when the action has no redirect (Stripe.js with the client secret).
+        next_action: match row::text_opt(r, "next_action_url")? {
+            None => None,
+            Some(url) => Some(NextAction {
+                redirect_url: Some(url).filter(|url| !url.is_empty()),
+                client_secret: row::text_opt(r, "next_action_client_secret")?,
+            }),
+        },
         decline,
         pending,
         created_at: Timestamp::from_millis(row::int(r, "created_at_ms")?),

@@ -604,10 +604,12 @@ impl PaymentsSettings {
         config.webhook_tolerance = Duration::from_secs(stripe.webhook_tolerance_secs);
         config.timeout = Duration::from_millis(stripe.timeout_ms);
         config.max_retries = stripe.max_retries;
-        // One call with its retries must end before the service's backstop does.
-        config.call_deadline = self
-            .call_timeout()
-            .saturating_sub(Duration::from_millis(500));
+        // One call with its retries must end before the service's backstop does: half a second
+        // earlier, or at half of it for a backstop shorter than a second.
+        let backstop = self.call_timeout();
+        config.call_deadline = backstop
+            .saturating_sub(Duration::from_millis(500))
+            .max(backstop / 2);
         config.breaker.failure_threshold = stripe.breaker_failure_threshold;
         config.breaker.cool_down = Duration::from_secs(stripe.breaker_cool_down_secs);
         Ok(config)
@@ -1497,5 +1499,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("admin"), "{err}");
+    }
+
+    #[test]
+    fn stripe_needs_its_key_and_a_webhook_secret_from_the_environment_and_never_shows_them() {
+        let stripe = ("KASSA__PAYMENTS__GATEWAY", "stripe");
+        let key = (
+            "KASSA__PAYMENTS__STRIPE__SECRET_KEY",
+            "sk_test_settings_do_not_show",
+        );
+        let secrets = (
+            "KASSA__PAYMENTS__STRIPE__WEBHOOK_SECRETS",
+            "whsec_new_do_not_show, whsec_old_do_not_show",
+        );
+        let err = Settings::load(&no_dir(), "local", vars(&[stripe]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("payments.stripe.secret_key"), "{err}");
+        let err = Settings::load(&no_dir(), "local", vars(&[stripe, key]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("payments.stripe.webhook_secrets"), "{err}");
+        let bad_url = ("KASSA__PAYMENTS__STRIPE__BASE_URL", "api.stripe.com");
+        let err = Settings::load(&no_dir(), "local", vars(&[stripe, key, secrets, bad_url]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("payments.stripe.base_url"), "{err}");
+
+        let local = (
+            "KASSA__PAYMENTS__STRIPE__BASE_URL",
+            "http://127.0.0.1:8420/",
+        );
+        let s = Settings::load(&no_dir(), "local", vars(&[stripe, key, secrets, local])).unwrap();
+        assert_eq!(s.payments.gateway, GatewaySetting::Stripe);
+        let config = s.payments.stripe_config().unwrap();
+        assert_eq!(config.base_url, "http://127.0.0.1:8420");
+        assert_eq!(config.webhook_secrets.len(), 2);
+        assert!(config.call_deadline < s.payments.call_timeout());
+        assert_eq!(s.payments.return_url(), None);
+        let shown = format!("{:?} {config:?}", s.payments);
+        assert!(!shown.contains("do_not_show"), "{shown}");
     }
 }

@@ -243,7 +243,13 @@ async fn a_cart_not_ready_lists_every_problem_and_makes_no_order() {
 
 /// The sandbox's reference of the order's payment, from its challenge URL.
 fn challenge_ref(checkout: &Checkout) -> String {
-    let url = &checkout.next_action.as_ref().unwrap().redirect_url;
+    let url = checkout
+        .next_action
+        .as_ref()
+        .unwrap()
+        .redirect_url
+        .as_deref()
+        .unwrap();
     url.strip_prefix(CHALLENGE_PATH).unwrap().to_owned()
 }
 

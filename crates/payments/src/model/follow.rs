@@ -144,9 +144,7 @@ mod tests {
     }
 
     fn action() -> NextAction {
-        NextAction {
-            redirect_url: "https://hooks.stripe.com/3ds".to_owned(),
-        }
+        NextAction::redirect("https://hooks.stripe.com/3ds")
     }
 
     fn decline() -> Decline {

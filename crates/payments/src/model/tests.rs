@@ -19,9 +19,7 @@ fn eur(minor: i64) -> Money {
 }
 
 fn action() -> NextAction {
-    NextAction {
-        redirect_url: "/v1/sandbox/challenges/g1".into(),
-    }
+    NextAction::redirect("/v1/sandbox/challenges/g1")
 }
 
 fn decline() -> Decline {

@@ -133,18 +133,26 @@ impl PaymentTx {
             "UPDATE payments SET status = $1, captured_minor = $2, gateway_ref = $3, \
              next_action_url = $4, decline_code = $5, decline_message = $6, \
              pending_operation = $7, pending_amount_minor = $8, updated_at_ms = $9, \
-             lease_id = $10, lease_until_ms = $11, payment_method_token = NULL WHERE id = $12"
+             lease_id = $10, lease_until_ms = $11, next_action_client_secret = $13, \
+             payment_method_token = NULL WHERE id = $12"
         } else {
             "UPDATE payments SET status = $1, captured_minor = $2, gateway_ref = $3, \
              next_action_url = $4, decline_code = $5, decline_message = $6, \
              pending_operation = $7, pending_amount_minor = $8, updated_at_ms = $9, \
-             lease_id = $10, lease_until_ms = $11 WHERE id = $12"
+             lease_id = $10, lease_until_ms = $11, next_action_client_secret = $13 \
+             WHERE id = $12"
         };
         let result = kassa_db::query(sql)
             .bind(payment.status().as_str())
             .bind(payment.captured().amount_minor())
             .bind(payment.gateway_ref().map(str::to_owned))
-            .bind(payment.next_action().map(|a| a.redirect_url.clone()))
+            // Empty when the action has no redirect: the column is set exactly while the
+            // payment requires action.
+            .bind(
+                payment
+                    .next_action()
+                    .map(|a| a.redirect_url.clone().unwrap_or_default()),
+            )
             .bind(decline.map(|d| d.code.clone()))
             .bind(decline.map(|d| d.message.clone()))
             .bind(pending)
@@ -153,6 +161,7 @@ impl PaymentTx {
             .bind(lease.map(|l| l.id.to_string()))
             .bind(lease.map(|l| l.until.millis()))
             .bind(payment.id().to_string())
+            .bind(payment.next_action().and_then(|a| a.client_secret.clone()))
             .execute(&mut *self.tx)
             .await?;
         if result.rows_affected() != 1 {

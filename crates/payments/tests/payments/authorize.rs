@@ -112,7 +112,7 @@ async fn the_3ds_token_requires_action_with_a_challenge_url() {
     let gateway_ref = payment.gateway_ref().unwrap();
     assert_eq!(
         payment.next_action().unwrap().redirect_url,
-        format!("/v1/sandbox/challenges/{gateway_ref}")
+        Some(format!("/v1/sandbox/challenges/{gateway_ref}"))
     );
     assert_eq!(f.ledger(&payment).status, SandboxStatus::RequiresAction);
     // Nothing is held until the shopper passes the challenge.

@@ -137,7 +137,7 @@ async fn declines_voids_and_3ds_record_their_events() {
     assert_eq!(data(&events[0])["code"], "insufficient_funds");
     assert_eq!(
         data(&events[1])["redirect_url"],
-        secure.next_action().unwrap().redirect_url
+        secure.next_action().unwrap().redirect_url.clone().unwrap()
     );
 }
 

@@ -152,7 +152,10 @@ async fn three_d_secure_redirects_and_retrieve_learns_how_it_ended() {
         panic!("no action required")
     };
     let expected = NextAction {
-        redirect_url: format!("https://hooks.stripe.com/3d_secure_2/hosted/{gateway_ref}"),
+        redirect_url: Some(format!(
+            "https://hooks.stripe.com/3d_secure_2/hosted/{gateway_ref}"
+        )),
+        client_secret: Some(format!("{gateway_ref}_secret_fake")),
     };
     assert_eq!(next_action, expected);
     assert_eq!(
@@ -196,18 +199,34 @@ async fn three_d_secure_redirects_and_retrieve_learns_how_it_ended() {
     );
 }
 
-/// Without `return_url` Stripe asks for Stripe.js, which kassa's redirect-only next action
-/// cannot carry: refused as invalid, nothing held.
+/// Without `return_url` Stripe asks for Stripe.js (`use_stripe_sdk`): the next action carries
+/// the intent's client secret and no redirect, and passing the challenge in the browser leaves
+/// the intent authorized.
 #[tokio::test]
-async fn three_d_secure_without_a_return_url_is_refused_as_invalid() {
+async fn three_d_secure_without_a_return_url_hands_the_client_secret_to_stripe_js() {
     let s = setup().await;
-    let err = s
+    let AuthorizeOutcome::RequiresAction {
+        gateway_ref,
+        next_action,
+    } = s
         .gateway
         .authorize(&authorize_request(eur(700), PM_3DS, None))
         .await
-        .unwrap_err();
-    assert_eq!(err.kind, GatewayErrorKind::Invalid, "{err}");
-    assert!(err.message.contains("use_stripe_sdk"), "{err}");
+        .unwrap()
+    else {
+        panic!("no action required")
+    };
+    assert_eq!(next_action.redirect_url, None);
+    assert_eq!(
+        next_action.client_secret,
+        Some(format!("{gateway_ref}_secret_fake"))
+    );
+    assert!(!format!("{next_action:?}").contains("secret_fake"));
+    s.fake.complete_3ds(&gateway_ref, true);
+    assert_eq!(
+        s.gateway.retrieve(&gateway_ref).await.unwrap(),
+        GatewayPaymentStatus::Authorized
+    );
 }
 
 #[tokio::test]

@@ -49,6 +49,10 @@ async fn every_request_the_connector_sends_validates_against_the_openapi_subset(
         );
     }
     s.gateway.retrieve(&authorized).await.unwrap();
+    let view = s.gateway.inspect(&authorized).await.unwrap();
+    assert_eq!(view.refunded, eur(350), "{view:?}");
+    assert_eq!(view.captured, eur(600));
+    assert_eq!(view.status, "succeeded");
     let with_3ds = authorize_request(
         eur(2500),
         PM_3DS,
@@ -81,6 +85,7 @@ async fn every_request_the_connector_sends_validates_against_the_openapi_subset(
         "POST /v1/payment_intents/{intent}/cancel",
         "POST /v1/refunds",
         "GET /v1/payment_intents/{intent}",
+        "GET /v1/refunds",
     ] {
         assert!(
             operations.iter().any(|o| o == expected),

@@ -99,9 +99,18 @@ async fn three_d_secure_finished_by_webhook_is_applied_once_and_the_shopper_retu
         .await
         .unwrap();
     assert_eq!(payment.status(), PaymentStatus::RequiresAction);
-    let next = payment.next_action().unwrap();
-    assert!(next.redirect_url.starts_with("http"), "{next:?}");
     let pi = payment.gateway_ref().unwrap().to_owned();
+    // Stored with both: Stripe's page to redirect to, and the client secret for Stripe.js.
+    let stored = f.payments.payment(payment.id()).await.unwrap();
+    let next = stored.next_action().unwrap();
+    assert!(
+        next.redirect_url.as_deref().unwrap().starts_with("http"),
+        "{next:?}"
+    );
+    assert_eq!(
+        next.client_secret.as_deref(),
+        Some(format!("{pi}_secret_fake").as_str())
+    );
     // The return URL names the order, so the storefront knows which order to continue.
     let sent = f.stripe.fake.received();
     let form = sent[0].form();
@@ -125,6 +134,10 @@ async fn three_d_secure_finished_by_webhook_is_applied_once_and_the_shopper_retu
     assert_eq!(first.payment_id, Some(payment.id()));
     let after = f.payments.payment(payment.id()).await.unwrap();
     assert_eq!(after.status(), PaymentStatus::RequiresCapture);
+    assert!(
+        after.next_action().is_none(),
+        "the client secret is dropped"
+    );
 
     // Stripe delivers at least once: the same event again applies nothing.
     let again = f

@@ -4,26 +4,30 @@
 //! that it was skipped).
 //!
 //! Where localstripe departs from Stripe (payments-facts §7; measured in detail for this suite):
-//! it refuses `return_url`, so none is configured here; it has no `amount_received` (the
-//! connector then takes the intent's amount); it has no idempotency, so these tests never rely
-//! on a replayed key (the contract tests against the fake Stripe do); its 3-D Secure is
-//! `use_stripe_sdk` without a redirect URL, which kassa's redirect flow refuses as an invalid
-//! answer, and with manual capture it sends no webhook for the challenge's outcome — so 3-D
-//! Secure is shown against the fake Stripe (kassa-payments `webhooks::three_d_secure_*`), not
-//! here; it signs webhooks exactly as Stripe does but only sends `payment_intent.succeeded` and
-//! `payment_intent.payment_failed`, about a second after the call, never retried.
+//! it refuses `return_url`, so none is configured here, and its 3-D Secure is always
+//! `use_stripe_sdk` (Stripe's own answer without a `return_url`), completed by its
+//! `_authenticate` route where Stripe.js would run the challenge; it has no `amount_received`
+//! (the connector then takes the intent's amount); its `last_payment_error` has no `type`
+//! (read as unknown); it has no idempotency, so these tests never rely on a replayed key (the
+//! contract tests against the fake Stripe do); it sends only `payment_intent.succeeded` and
+//! `payment_intent.payment_failed` (no `amount_capturable_updated` when a challenge passes, no
+//! `charge.dispute.created` at all — the dispute test signs that event itself, as Stripe
+//! would), about a second after the call, never retried.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kassa_kernel::{Currency, Money, Timestamp};
+use kassa_kernel::{Clock, Currency, Money, Timestamp};
 use kassa_payments::{NoticeOutcome, OrderRef, Payment, PaymentStatus};
 use kassa_server::settings::{CaptureSetting, GatewaySetting};
 use serde_json::Value;
 
+use reqwest::Method;
+
 use crate::checkout_helpers::{checkout, confirmed_order, open_shop, ready_cart};
 use crate::helpers::TestApp;
+use crate::stripe_gateway::signed;
 
 const SECRET: &str = "whsec_kassa_localstripe_e2e";
 
@@ -113,10 +117,7 @@ async fn webhook(app: &TestApp, payment: &Payment, event_type: &str) -> NoticeOu
 async fn checkout_partial_capture_and_partial_refunds_go_through_localstripe() {
     let Some(url) = localstripe() else { return };
     let app = app_on(&url).await;
-    let shop = open_shop(&app, &[("LS-MUG", 1250, 10)]).await;
-    let cart = ready_cart(&app, &shop, &[("LS-MUG", 2)]).await;
-    let order = confirmed_order(&checkout(&app, &cart, "pm_card_visa").await);
-    let payment = payment_of(&app, &order).await;
+    let (order, payment) = paid_order(&app, "LS-MUG", 1250, 2).await;
     assert_eq!(payment.status(), PaymentStatus::RequiresCapture);
     let pi = payment.gateway_ref().unwrap().to_owned();
     let held = intent(&url, &pi).await;
@@ -184,10 +185,7 @@ async fn checkout_partial_capture_and_partial_refunds_go_through_localstripe() {
 async fn a_capture_made_at_localstripe_reaches_kassa_by_signed_webhook_and_is_applied() {
     let Some(url) = localstripe() else { return };
     let app = app_on(&url).await;
-    let shop = open_shop(&app, &[("LS-CUP", 900, 10)]).await;
-    let cart = ready_cart(&app, &shop, &[("LS-CUP", 1)]).await;
-    let order = confirmed_order(&checkout(&app, &cart, "pm_card_visa").await);
-    let payment = payment_of(&app, &order).await;
+    let (_, payment) = paid_order(&app, "LS-CUP", 900, 1).await;
     let pi = payment.gateway_ref().unwrap().to_owned();
     // Captured in "the dashboard": straight at localstripe, not through kassa.
     let res = reqwest::Client::new()
@@ -204,4 +202,216 @@ async fn a_capture_made_at_localstripe_reaches_kassa_by_signed_webhook_and_is_ap
     let after = app.districts.payments.payment(payment.id()).await.unwrap();
     assert_eq!(after.status(), PaymentStatus::Succeeded);
     assert_eq!(after.captured(), payment.amount());
+}
+
+/// A confirmed order of `quantity` × `sku` paid with `pm_card_visa`, and its payment (held,
+/// `requires_capture`: these apps capture on fulfilment).
+async fn paid_order(app: &TestApp, sku: &str, price: i64, quantity: i64) -> (Value, Payment) {
+    let shop = open_shop(app, &[(sku, price, 10)]).await;
+    let cart = ready_cart(app, &shop, &[(sku, quantity)]).await;
+    let order = confirmed_order(&checkout(app, &cart, "pm_card_visa").await);
+    let payment = payment_of(app, &order).await;
+    (order, payment)
+}
+
+/// A card PaymentMethod created at localstripe, as Stripe.js would in the shopper's browser.
+async fn card(url: &str, number: &str) -> String {
+    let pm: Value = reqwest::Client::new()
+        .post(format!("{url}/v1/payment_methods"))
+        .bearer_auth("sk_test_kassa_localstripe")
+        .form(&[
+            ("type", "card"),
+            ("card[number]", number),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2030"),
+            ("card[cvc]", "123"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    pm["id"].as_str().unwrap().to_owned()
+}
+
+/// What Stripe.js does in the shopper's browser once they pass (or fail) the challenge.
+async fn authenticate(url: &str, pi: &str, client_secret: &str, success: bool) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{url}/v1/payment_intents/{pi}/_authenticate"))
+        .bearer_auth("sk_test_kassa_localstripe")
+        .form(&[
+            ("client_secret", client_secret),
+            ("success", if success { "true" } else { "false" }),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Checks out with a card that needs 3-D Secure: 202 with a Stripe.js action.
+async fn checkout_3ds(app: &TestApp, url: &str, number: &str) -> (Value, String, String) {
+    let shop = open_shop(app, &[("LS-3DS", 700, 10)]).await;
+    let cart = ready_cart(app, &shop, &[("LS-3DS", 1)]).await;
+    let pm = card(url, number).await;
+    let res = checkout(app, &cart, &pm).await;
+    let body = res.assert_status(202).clone();
+    let action = &body["next_action"];
+    assert_eq!(action["type"], "use_stripe_sdk", "{body:#}");
+    assert!(action["redirect_url"].is_null());
+    let client_secret = action["client_secret"].as_str().unwrap().to_owned();
+    let token = body["order_token"].as_str().unwrap().to_owned();
+    (body["order"].clone(), token, client_secret)
+}
+
+async fn continue_payment(
+    app: &TestApp,
+    order: &Value,
+    token: &str,
+) -> crate::helpers::TestResponse {
+    let path = format!(
+        "/v1/orders/{}/payment/continue",
+        order["id"].as_str().unwrap()
+    );
+    app.send(Method::POST, &path, None, &[("order-token", token)])
+        .await
+}
+
+#[tokio::test]
+async fn three_d_secure_through_stripe_js_then_the_shopper_returns_and_the_order_is_confirmed() {
+    let Some(url) = localstripe() else { return };
+    let app = app_on(&url).await;
+    let (order, token, client_secret) = checkout_3ds(&app, &url, "4000002500003155").await;
+    let payment = payment_of(&app, &order).await;
+    assert_eq!(payment.status(), PaymentStatus::RequiresAction);
+    let pi = payment.gateway_ref().unwrap().to_owned();
+    assert!(
+        client_secret.starts_with(&pi),
+        "the intent's own client secret"
+    );
+    // Before the challenge: still waiting.
+    let waiting = continue_payment(&app, &order, &token).await;
+    assert_eq!(
+        waiting.assert_status(202)["order"]["status"],
+        "awaiting_payment"
+    );
+
+    assert_eq!(authenticate(&url, &pi, &client_secret, true).await, 200);
+    let back = continue_payment(&app, &order, &token).await;
+    assert_eq!(back.assert_status(200)["order"]["status"], "confirmed");
+    let after = app.districts.payments.payment(payment.id()).await.unwrap();
+    assert_eq!(after.status(), PaymentStatus::RequiresCapture);
+    // Returning again answers the same; nothing is applied twice.
+    let again = continue_payment(&app, &order, &token).await;
+    assert_eq!(again.assert_status(200)["order"]["status"], "confirmed");
+    let authorized = app
+        .districts
+        .payments
+        .events(None, 500)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.event_type == "payment.authorized" && e.aggregate_id == payment.id().to_string()
+        })
+        .count();
+    assert_eq!(authorized, 1);
+}
+
+#[tokio::test]
+async fn a_failed_challenge_declines_the_checkout_when_the_shopper_returns() {
+    let Some(url) = localstripe() else { return };
+    let app = app_on(&url).await;
+    let (order, token, client_secret) = checkout_3ds(&app, &url, "4000002500003155").await;
+    let pi = payment_of(&app, &order)
+        .await
+        .gateway_ref()
+        .unwrap()
+        .to_owned();
+    assert_eq!(authenticate(&url, &pi, &client_secret, false).await, 200);
+    let back = continue_payment(&app, &order, &token).await;
+    let problem = back.assert_problem(402, "payment_declined");
+    assert_eq!(
+        problem["decline_code"],
+        "payment_intent_authentication_failure"
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_outcome_that_arrives_by_signed_webhook_is_applied_before_the_shopper_returns()
+{
+    let Some(url) = localstripe() else { return };
+    let app = app_on(&url).await;
+    // This card passes authentication and is then declined: localstripe answers the challenge
+    // with 402 and signs a payment_intent.payment_failed about a second later.
+    let (order, token, client_secret) = checkout_3ds(&app, &url, "4000008260003178").await;
+    let payment = payment_of(&app, &order).await;
+    let pi = payment.gateway_ref().unwrap().to_owned();
+    assert_eq!(authenticate(&url, &pi, &client_secret, true).await, 402);
+    assert_eq!(
+        webhook(&app, &payment, "payment_intent.payment_failed").await,
+        NoticeOutcome::Applied
+    );
+    let failed = app.districts.payments.payment(payment.id()).await.unwrap();
+    assert_eq!(failed.status(), PaymentStatus::Failed);
+    // The shopper comes back after the webhook: the outcome is the webhook's, applied once.
+    continue_payment(&app, &order, &token)
+        .await
+        .assert_problem(402, "payment_declined");
+}
+
+#[tokio::test]
+async fn a_dispute_signed_as_stripe_signs_it_flags_the_order_for_staff() {
+    let Some(url) = localstripe() else { return };
+    let app = app_on(&url).await;
+    let (order, payment) = paid_order(&app, "LS-DSP", 1500, 1).await;
+    let pi = payment.gateway_ref().unwrap().to_owned();
+    // localstripe has no disputes: the event is made and signed here exactly as Stripe does.
+    let now = app.clock.now().millis() / 1000;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": format!("evt_dispute_{pi}"), "object": "event", "type": "charge.dispute.created",
+        "created": now, "livemode": false, "api_version": "2023-08-16",
+        "data": {"object": {"id": format!("dp_{pi}"), "object": "dispute",
+            "amount": payment.amount().amount_minor(), "currency": "eur", "charge": "ch_x",
+            "payment_intent": pi, "reason": "fraudulent", "status": "needs_response",
+            "livemode": false, "created": now}}
+    }))
+    .unwrap();
+    let signature = signed(&app, SECRET, &body);
+    let receipt = app
+        .send_raw(
+            Method::POST,
+            "/v1/webhooks/stripe",
+            "application/json",
+            body,
+            &[("stripe-signature", &signature)],
+        )
+        .await;
+    assert_eq!(receipt.assert_status(200)["outcome"], "applied");
+    // The orders district learns of it from payments' event, through the bus.
+    let path = format!("/v1/admin/orders/{}", order["id"].as_str().unwrap());
+    for _ in 0..100 {
+        let detail = app.admin(Method::GET, &path, None).await;
+        let flags = detail.assert_status(200)["flags"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if let Some(flag) = flags.first() {
+            assert_eq!(flag["kind"], "dispute", "{flag:#}");
+            assert_eq!(flag["reason"], "fraudulent");
+            let flagged = app
+                .admin(Method::GET, "/v1/admin/orders?flagged=true", None)
+                .await;
+            let items = flagged.assert_status(200)["items"]
+                .as_array()
+                .unwrap()
+                .clone();
+            assert_eq!(items.len(), 1, "{items:#?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the order was not flagged within 10 s");
 }

@@ -33,7 +33,8 @@ async fn stripe_app() -> TestApp {
     .await
 }
 
-fn signed(app: &TestApp, secret: &str, body: &[u8]) -> String {
+/// `Stripe-Signature` for `body` signed with `secret` at the app clock's time, as Stripe signs.
+pub fn signed(app: &TestApp, secret: &str, body: &[u8]) -> String {
     let t = app.clock.now().millis() / 1000;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());

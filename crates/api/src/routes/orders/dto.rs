@@ -234,19 +234,29 @@ impl From<Checkout> for CheckoutDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[schema(as = NextAction)]
 pub struct NextActionDto {
-    /// Always `redirect` today.
+    /// `redirect`: send the shopper to `redirect_url` (the sandbox's page, or Stripe's when
+    /// `payments.stripe.return_url` is set). `use_stripe_sdk`: run Stripe.js
+    /// `stripe.handleNextAction({clientSecret: client_secret})` in the shopper's browser.
     #[serde(rename = "type")]
     #[schema(example = "redirect")]
     pub action_type: String,
     #[schema(example = "/v1/sandbox/challenges/sbx_0191b7c2")]
-    pub redirect_url: String,
+    pub redirect_url: Option<String>,
+    /// The gateway's client secret for the payment (Stripe), for its browser script; present
+    /// with Stripe whatever the type.
+    pub client_secret: Option<String>,
 }
 
 impl From<NextAction> for NextActionDto {
     fn from(action: NextAction) -> NextActionDto {
         NextActionDto {
-            action_type: "redirect".to_owned(),
+            action_type: match action.redirect_url {
+                Some(_) => "redirect",
+                None => "use_stripe_sdk",
+            }
+            .to_owned(),
             redirect_url: action.redirect_url,
+            client_secret: action.client_secret,
         }
     }
 }

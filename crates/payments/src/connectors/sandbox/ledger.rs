@@ -404,9 +404,7 @@ impl Ledger {
 }
 
 fn challenge(gateway_ref: &str) -> NextAction {
-    NextAction {
-        redirect_url: format!("{CHALLENGE_PATH}{gateway_ref}"),
-    }
+    NextAction::redirect(format!("{CHALLENGE_PATH}{gateway_ref}"))
 }
 
 fn decline(code: &str, message: &str) -> Decline {
@@ -520,7 +518,7 @@ mod tests {
         };
         assert_eq!(
             next_action.redirect_url,
-            format!("/v1/sandbox/challenges/{gateway_ref}")
+            Some(format!("/v1/sandbox/challenges/{gateway_ref}"))
         );
         assert!(!ledger.payment(&gateway_ref).unwrap().ever_authorized);
         ledger.complete_challenge(&gateway_ref, true).unwrap();

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use kassa_kernel::{Currency, Money};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::form::{Form, FormValue};
@@ -230,13 +230,16 @@ pub struct RedirectToUrl {
     pub return_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     ApiError,
     CardError,
     IdempotencyError,
     InvalidRequestError,
+    /// A type newer than the pinned version, or none at all (Stripe always sends one; a
+    /// stand-in's `last_payment_error` may not, and the intent must still be readable).
+    #[default]
     #[serde(other)]
     Unknown,
 }
@@ -245,7 +248,7 @@ pub enum ErrorType {
 /// `last_payment_error`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiError {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default)]
     pub error_type: ErrorType,
     #[serde(default)]
     pub code: Option<String>,
@@ -473,24 +476,32 @@ fn undecided(intent: &PaymentIntent) -> GatewayError {
     }
 }
 
-/// The 3-D Secure step in our terms. kassa's [`NextAction`] carries a redirect URL only, so a
-/// `use_stripe_sdk` action (it needs Stripe.js and the client secret) cannot be passed on:
-/// authorize with `return_url`, and Stripe answers card authentication with
-/// `redirect_to_url`.
+/// The 3-D Secure step in our terms: Stripe's `redirect_to_url` page when checkout sent a
+/// `return_url`, and always the intent's client secret, with which Stripe.js
+/// (`handleNextAction`) runs a `use_stripe_sdk` action — what Stripe answers card
+/// authentication with when no `return_url` was sent. An action with neither cannot be passed
+/// on to the storefront.
 fn next_action(intent: &PaymentIntent) -> Result<NextAction, GatewayError> {
     let action = intent.next_action.as_ref();
-    let url = action
+    let redirect_url = action
         .and_then(|a| a.redirect_to_url.as_ref())
         .and_then(|r| r.url.clone());
-    match url {
-        Some(redirect_url) => Ok(NextAction { redirect_url }),
-        None => Err(GatewayError::invalid(format!(
-            "stripe: payment intent {} requires a '{}' action without a redirect URL; kassa \
-             can only redirect the shopper (authorize with return_url)",
+    let client_secret = intent
+        .client_secret
+        .as_ref()
+        .map(|secret| secret.expose_secret().to_owned());
+    if redirect_url.is_none() && client_secret.is_none() {
+        return Err(GatewayError::invalid(format!(
+            "stripe: payment intent {} requires a '{}' action with neither a redirect URL nor \
+             a client secret",
             intent.id,
             action.map_or("missing", |a| a.action_type.as_str())
-        ))),
+        )));
     }
+    Ok(NextAction {
+        redirect_url,
+        client_secret,
+    })
 }
 
 /// A card error as a decline: the issuer's `decline_code` when Stripe gives one, else Stripe's
