@@ -269,3 +269,69 @@ async fn a_gateway_timeout_ends_confirmed_with_one_authorization() {
     assert_eq!(sandbox.authorizations_for(&order_id), 1);
     assert_books_balance(&app, &sandbox).await;
 }
+
+/// A staff capture whose answer never arrives (the sandbox performs it, then times out) leaves
+/// the payment's capture pending; the reconciliation job `serve` runs (every
+/// `payments.reconcile_interval_secs`) sends it again with its key and records the capture once.
+#[tokio::test]
+async fn a_capture_whose_answer_was_lost_is_settled_by_the_reconciliation_job() {
+    // Arrange
+    let sandbox = SandboxGateway::new(SandboxConfig::default());
+    let app = TestApp::spawn_with_hooks(
+        |s| {
+            s.orders.capture = kassa_server::settings::CaptureSetting::OnFulfilment;
+            s.payments.reconcile_interval_secs = 1;
+        },
+        hooks(&sandbox, None),
+    )
+    .await;
+    let shop = open_shop(&app, &[("TEE-M", 2500, ON_HAND as u32)]).await;
+    let cart = ready_cart(&app, &shop, &[("TEE-M", 1)]).await;
+    let order = confirmed_order(&checkout_with(&app, &cart, PM_SUCCESS, Some(&new_key())).await);
+    let order_id = text(&order, "id");
+    let order_ref = kassa_payments::OrderRef::parse(order_id.as_str()).unwrap();
+    let payments = app.districts.payments.clone();
+    let payment = payments
+        .payment_for_order(&order_ref)
+        .await
+        .unwrap()
+        .unwrap();
+    sandbox.inject_fault(
+        kassa_payments::Operation::Capture,
+        kassa_payments::connectors::sandbox::SandboxFault::Timeout,
+    );
+
+    // Act: the capture's answer is lost
+    let path = format!("/v1/admin/orders/{order_id}/capture");
+    let token = app.owner_token().await;
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            &path,
+            None,
+            &[
+                ("authorization", &format!("Bearer {token}")),
+                ("idempotency-key", &new_key()),
+            ],
+        )
+        .await;
+    res.assert_problem(503, "payment_outcome_unknown");
+    let pending = payments.payment(payment.id()).await.unwrap();
+    assert!(pending.pending().is_some(), "{pending:?}");
+
+    // Assert: the job settles it within a few ticks, with the one capture the sandbox made
+    let mut settled = None;
+    for _ in 0..50 {
+        let now = payments.payment(payment.id()).await.unwrap();
+        if now.pending().is_none() {
+            settled = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settled = settled.expect("the reconciliation job did not settle the capture in 5 s");
+    assert_eq!(settled.status(), kassa_payments::PaymentStatus::Succeeded);
+    let books = sandbox.state(settled.gateway_ref().unwrap()).unwrap();
+    assert_eq!(books.status, SandboxStatus::Captured);
+    assert_eq!(books.captured, settled.captured());
+}
