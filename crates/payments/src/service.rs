@@ -30,7 +30,8 @@ mod settle;
 mod webhook;
 
 pub use reconcile::{
-    differences, Difference, Mismatch, ReconcilePass, ReconciliationReport, REPORT_LIMIT_MAX,
+    differences, Difference, Mismatch, ReconcilePass, ReconciliationReport, Unsettled,
+    REPORT_LIMIT_MAX,
 };
 
 use std::future::Future;
@@ -152,6 +153,10 @@ pub trait PaymentService: Send + Sync {
 
     /// The gateway events received about a payment, in arrival order.
     async fn gateway_events(&self, id: PaymentId) -> Result<Vec<GatewayEventRecord>, PaymentError>;
+
+    /// Gateway operations whose outcome is not recorded yet (in flight, or unknown and waiting
+    /// for the reconciliation job) and pending refunds, for `/metrics`.
+    async fn unsettled(&self) -> Result<Unsettled, PaymentError>;
 
     /// One pass of the reconciliation job: resolves at most `limit` payments with an operation
     /// or refund pending that nobody is settling.
@@ -591,6 +596,14 @@ impl PaymentService for Payments {
 
     async fn reconcile_pending(&self, limit: u32) -> Result<ReconcilePass, PaymentError> {
         self.reconcile_pass(limit).await
+    }
+
+    async fn unsettled(&self) -> Result<Unsettled, PaymentError> {
+        let (operations, refunds) = self.store.unsettled_counts().await?;
+        Ok(Unsettled {
+            operations,
+            refunds,
+        })
     }
 
     async fn reconciliation(

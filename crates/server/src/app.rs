@@ -544,6 +544,7 @@ impl Application {
             notifications: districts.notifications.clone(),
             ops: Arc::new(crate::ops::DistrictGauges {
                 relays: districts.relays(clock.clone()),
+                payments: districts.payments.clone(),
                 webhooks: districts.webhooks.clone(),
                 notifications: districts.notifications.clone(),
                 clock: clock.clone(),

@@ -8,15 +8,50 @@ use kassa_api::metrics::{GaugeFamily, GaugeSample, OpsGauges};
 use kassa_events::Relay;
 use kassa_kernel::Clock;
 use kassa_notify::NotificationService;
+use kassa_payments::{PaymentError, PaymentService};
 use kassa_webhooks::WebhookService;
 
 /// Reads every outbox's lag, the webhook deliveries by outcome and the emails by status when
 /// scraped.
 pub struct DistrictGauges {
     pub relays: Vec<Relay>,
+    pub payments: Arc<dyn PaymentService>,
     pub webhooks: Arc<dyn WebhookService>,
     pub notifications: Arc<dyn NotificationService>,
     pub clock: Arc<dyn Clock>,
+}
+
+impl DistrictGauges {
+    /// How long checkout stays paused by the gateway's circuit breaker, and what the payments
+    /// district holds whose outcome is not recorded.
+    async fn payment_gauges(&self) -> Vec<GaugeFamily> {
+        let paused = match self.payments.check_available() {
+            Err(PaymentError::GatewayRefusing { retry_after, .. }) => retry_after.as_secs_f64(),
+            _ => 0.0,
+        };
+        let mut families = vec![GaugeFamily {
+            name: "kassa_payment_gateway_paused_seconds",
+            help: "How much longer the gateway's circuit breaker refuses calls (checkout answers \
+                   503 gateway_paused); 0 when calls go out.",
+            samples: vec![GaugeSample {
+                labels: Vec::new(),
+                value: paused,
+            }],
+        }];
+        match self.payments.unsettled().await {
+            Ok(unsettled) => families.push(GaugeFamily {
+                name: "kassa_payments_unsettled",
+                help: "Gateway operations whose outcome is not recorded yet (in flight, or \
+                       unknown until the reconciliation job settles them), by kind.",
+                samples: vec![
+                    GaugeSample::labelled("kind", "operation", unsettled.operations as f64),
+                    GaugeSample::labelled("kind", "refund", unsettled.refunds as f64),
+                ],
+            }),
+            Err(err) => tracing::warn!(error = %err, "unsettled payments unreadable"),
+        }
+        families
+    }
 }
 
 #[async_trait]
@@ -44,6 +79,7 @@ impl OpsGauges for DistrictGauges {
                    every event is published.",
             samples: lag,
         }];
+        families.extend(self.payment_gauges().await);
         match self.webhooks.delivery_counts().await {
             Ok(counts) => {
                 let by_outcome = [

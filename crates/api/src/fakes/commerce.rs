@@ -210,6 +210,10 @@ impl PaymentService for FakePayments {
         Err(PaymentError::PaymentNotFound(id))
     }
 
+    async fn unsettled(&self) -> Result<kassa_payments::service::Unsettled, PaymentError> {
+        Ok(kassa_payments::service::Unsettled::default())
+    }
+
     async fn reconcile_pending(
         &self,
         _: u32,

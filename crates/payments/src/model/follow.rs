@@ -1,5 +1,6 @@
 //! Following the gateway: moving a payment to where the gateway says it stands, when kassa
-//! learns it from a webhook or a read rather than from the answer to its own call. Forwards
+//! learns it from a webhook (`service/webhook.rs`) or a read (the shopper's return from 3-D
+//! Secure, `check_action`) rather than from the answer to its own call. Forwards
 //! only, so events that arrive late, twice or out of order never move a payment back:
 //!
 //! | kassa's status | gateway says | becomes |

@@ -2,10 +2,9 @@
 
 use kassa_kernel::Money;
 
-use super::outcome::CallOutcome;
+use super::outcome::{followed_event, CallOutcome};
 use super::{declined, Call, Claim, Payments, ROUNDS_MAX};
-use crate::events;
-use crate::gateway::{AuthorizeRequest, GatewayPaymentStatus};
+use crate::gateway::AuthorizeRequest;
 use crate::keys::IdempotencyKey;
 use crate::model::{
     Operation, OrderRef, Payment, PaymentAction, PaymentId, PaymentMethodToken, PaymentStatus,
@@ -205,24 +204,11 @@ impl Payments {
                 _ => Ok(payment),
             };
         }
-        let event = match status {
-            GatewayPaymentStatus::RequiresAction { .. } => return Ok(payment),
-            GatewayPaymentStatus::Authorized => {
-                payment.record_authorized(gateway_ref, now)?;
-                events::authorized(&payment, now)
-            }
-            GatewayPaymentStatus::Declined(decline) => {
-                payment.record_declined(decline.clone(), now)?;
-                events::declined(&payment, &decline, now)
-            }
-            other => {
-                return Err(PaymentError::from_gateway(
-                    id,
-                    crate::gateway::GatewayError::invalid(format!(
-                        "gateway reports {other:?} for a payment awaiting 3-D Secure"
-                    )),
-                ))
-            }
+        // The same forwards-only rules as the gateway's webhooks: passed, failed, or (rarely)
+        // captured or canceled at the gateway meanwhile; still waiting changes nothing.
+        let followed = payment.follow_gateway(&gateway_ref, &status, now)?;
+        let Some(event) = followed_event(&payment, followed, now)? else {
+            return Ok(payment);
         };
         tx.update_payment(&payment, None).await?;
         tx.append_events(&[event]).await?;

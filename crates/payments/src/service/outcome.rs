@@ -7,7 +7,7 @@ use kassa_kernel::Timestamp;
 
 use crate::events;
 use crate::gateway::{AuthorizeOutcome, GatewayError};
-use crate::model::{AttemptOutcome, Decline, NextAction, Payment};
+use crate::model::{AttemptOutcome, Decline, Followed, NextAction, Payment};
 use crate::PaymentError;
 
 /// The answer to a call about a payment's pending operation (authorize, capture, void).
@@ -158,6 +158,29 @@ pub(crate) fn apply(
             }
         }
     })
+}
+
+/// The event of a change [`Payment::follow_gateway`] made; `None` when it changed nothing.
+pub(crate) fn followed_event(
+    payment: &Payment,
+    followed: Followed,
+    now: Timestamp,
+) -> Result<Option<NewEvent>, PaymentError> {
+    Ok(Some(match followed {
+        Followed::Unchanged => return Ok(None),
+        Followed::RequiresAction => events::requires_action(payment, now),
+        Followed::Authorized => events::authorized(payment, now),
+        Followed::Declined => match payment.decline() {
+            Some(decline) => events::declined(payment, decline, now),
+            None => {
+                return Err(PaymentError::Internal {
+                    message: format!("payment {} failed without a decline", payment.id()),
+                })
+            }
+        },
+        Followed::Captured => events::captured(payment, now),
+        Followed::Canceled => events::voided(payment, now),
+    }))
 }
 
 #[cfg(test)]

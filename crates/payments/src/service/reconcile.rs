@@ -35,6 +35,15 @@ pub struct ReconcilePass {
     pub still_open: usize,
 }
 
+/// Money in flight or in doubt, as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unsettled {
+    /// Payments with an authorization, capture or void whose outcome is not recorded.
+    pub operations: u64,
+    /// Refunds whose outcome is not recorded.
+    pub refunds: u64,
+}
+
 /// One way a payment differs from the gateway's view of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Difference {

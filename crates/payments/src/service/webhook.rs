@@ -12,11 +12,12 @@
 
 use kassa_kernel::Money;
 
+use super::outcome::followed_event;
 use super::Payments;
 use crate::events;
 use crate::gateway::{GatewayEvent, GatewayNotice, GatewayPaymentStatus};
 use crate::model::{
-    Followed, GatewayEventRecord, NoticeOutcome, Payment, PaymentStatus, Pending, Refund, RefundId,
+    GatewayEventRecord, NoticeOutcome, Payment, PaymentStatus, Pending, Refund, RefundId,
     RefundStatus,
 };
 use crate::store::{Lease, PaymentTx};
@@ -181,25 +182,11 @@ impl Payments {
             .map_err(|err| PaymentError::Internal {
                 message: format!("following the gateway: {err}"),
             })?;
-        let event = match followed {
-            Followed::Unchanged => {
-                return Ok(Applied::no(
-                    NoticeOutcome::Unchanged,
-                    format!("the payment is {from}: already there or further on"),
-                ))
-            }
-            Followed::RequiresAction => events::requires_action(payment, now),
-            Followed::Authorized => events::authorized(payment, now),
-            Followed::Declined => match payment.decline() {
-                Some(decline) => events::declined(payment, decline, now),
-                None => {
-                    return Err(PaymentError::Internal {
-                        message: format!("payment {} failed without a decline", payment.id()),
-                    })
-                }
-            },
-            Followed::Captured => events::captured(payment, now),
-            Followed::Canceled => events::voided(payment, now),
+        let Some(event) = followed_event(payment, followed, now)? else {
+            return Ok(Applied::no(
+                NoticeOutcome::Unchanged,
+                format!("the payment is {from}: already there or further on"),
+            ));
         };
         tx.update_payment(payment, None).await?;
         Ok(Applied {

@@ -67,6 +67,25 @@ impl PaymentStore {
         Ok(ids)
     }
 
+    /// How many payments have an operation whose outcome is not recorded, and how many refunds
+    /// are pending: money in flight or in doubt, for `/metrics`.
+    pub async fn unsettled_counts(&self) -> Result<(u64, u64), DbError> {
+        let count = |r: &AnyRow| -> Result<u64, DbError> {
+            Ok(u64::try_from(row::int(r, "n")?).unwrap_or(0))
+        };
+        let operations = kassa_db::query(
+            "SELECT COUNT(*) AS n FROM payments WHERE pending_operation IS NOT NULL",
+        )
+        .fetch_one(self.db.reader())
+        .await?;
+        let refunds =
+            kassa_db::query("SELECT COUNT(*) AS n FROM payment_refunds WHERE status = $1")
+                .bind(RefundStatus::Pending.as_str())
+                .fetch_one(self.db.reader())
+                .await?;
+        Ok((count(&operations)?, count(&refunds)?))
+    }
+
     /// Payments made in `[from, to)`, oldest first, after `after` (the last id of the previous
     /// page, same creation time order), at most `limit`.
     pub async fn payments_created_between(

@@ -224,3 +224,48 @@ async fn a_call_whose_caller_died_is_taken_over_after_its_lease_with_the_same_ke
         .iter()
         .all(|a| a.idempotency_key == IdempotencyKey::authorize(payment.id())));
 }
+
+/// The reconciliation job's pass: a refund whose answer was lost and a capture whose answer was
+/// lost are both settled with their keys; a second pass finds nothing left.
+#[tokio::test]
+async fn the_reconciliation_pass_settles_lost_refunds_and_captures_and_then_finds_nothing() {
+    let f = fixture().await;
+    let refunded = f.authorized(eur(1000)).await;
+    f.payments.capture(refunded.id(), None).await.unwrap();
+    f.sandbox
+        .inject_fault(Operation::Refund, SandboxFault::Timeout);
+    let err = f
+        .payments
+        .refund(refunded.id(), eur(400))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PaymentError::OutcomeUnknown { .. }),
+        "{err:?}"
+    );
+    let captured = f.authorized(eur(700)).await;
+    f.sandbox
+        .inject_fault(Operation::Capture, SandboxFault::Timeout);
+    f.payments.capture(captured.id(), None).await.unwrap_err();
+
+    let unsettled = f.payments.unsettled().await.unwrap();
+    assert_eq!((unsettled.operations, unsettled.refunds), (1, 1));
+
+    let pass = f.payments.reconcile_pending(10).await.unwrap();
+
+    assert_eq!(
+        (pass.examined, pass.settled, pass.still_open),
+        (2, 2, 0),
+        "{pass:?}"
+    );
+    assert_eq!(f.payments.unsettled().await.unwrap(), Default::default());
+    let refunds = f.payments.refunds(refunded.id()).await.unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].status, RefundStatus::Succeeded);
+    assert_eq!(f.ledger(&refunded).refunded, eur(400), "refunded once");
+    let captured = f.reload(&captured).await;
+    assert_eq!(captured.status(), PaymentStatus::Succeeded);
+    assert_eq!(f.ledger(&captured).captured, eur(700));
+    let again = f.payments.reconcile_pending(10).await.unwrap();
+    assert_eq!(again.examined, 0);
+}

@@ -69,6 +69,18 @@ impl Fixture {
         self.payments.apply_gateway_event(event).await.unwrap()
     }
 
+    /// A payment of 25 EUR waiting for the shopper's 3-D Secure challenge, and its intent.
+    async fn awaiting_challenge(&self) -> (kassa_payments::Payment, String) {
+        let payment = self
+            .payments
+            .authorize(order(), eur(2500), token(PM_3DS))
+            .await
+            .unwrap();
+        assert_eq!(payment.status(), PaymentStatus::RequiresAction);
+        let pi = payment.gateway_ref().unwrap().to_owned();
+        (payment, pi)
+    }
+
     async fn authorized(&self, amount: i64) -> (PaymentId, String) {
         let payment = self
             .payments
@@ -93,13 +105,7 @@ impl Fixture {
 #[tokio::test]
 async fn three_d_secure_finished_by_webhook_is_applied_once_and_the_shopper_return_agrees() {
     let f = fixture().await;
-    let payment = f
-        .payments
-        .authorize(order(), eur(2500), token(PM_3DS))
-        .await
-        .unwrap();
-    assert_eq!(payment.status(), PaymentStatus::RequiresAction);
-    let pi = payment.gateway_ref().unwrap().to_owned();
+    let (payment, pi) = f.awaiting_challenge().await;
     // Stored with both: Stripe's page to redirect to, and the client secret for Stripe.js.
     let stored = f.payments.payment(payment.id()).await.unwrap();
     let next = stored.next_action().unwrap();
@@ -165,12 +171,7 @@ async fn three_d_secure_finished_by_webhook_is_applied_once_and_the_shopper_retu
 #[tokio::test]
 async fn a_failed_challenge_reported_by_webhook_fails_the_payment_with_its_code() {
     let f = fixture().await;
-    let payment = f
-        .payments
-        .authorize(order(), eur(2500), token(PM_3DS))
-        .await
-        .unwrap();
-    let pi = payment.gateway_ref().unwrap().to_owned();
+    let (payment, pi) = f.awaiting_challenge().await;
     f.stripe.fake.complete_3ds(&pi, false);
     let record = f
         .deliver(
@@ -430,4 +431,34 @@ async fn an_open_breaker_refuses_checkout_fast_and_says_how_long_to_wait() {
     assert_eq!(err.retry_after().map(|d| d.as_secs() > 25), Some(true));
     f.stripe.clock.advance(Duration::from_secs(31));
     assert!(f.payments.check_available().is_ok());
+}
+
+#[tokio::test]
+async fn the_shopper_return_follows_an_intent_canceled_at_stripe_and_records_it_once() {
+    let f = fixture().await;
+    let (payment, pi) = f.awaiting_challenge().await;
+    f.stripe.fake.edit_intent(&pi, |intent| {
+        intent["status"] = json!("canceled");
+        intent["next_action"] = Value::Null;
+        intent["cancellation_reason"] = json!("abandoned");
+    });
+    let returned = f.payments.complete_action(payment.id()).await.unwrap();
+    assert_eq!(returned.status(), PaymentStatus::Canceled);
+    assert!(returned.next_action().is_none());
+    // The webhook that follows finds it done.
+    let record = f
+        .deliver(
+            &new_event_id(),
+            "payment_intent.canceled",
+            f.stripe.fake.intent(&pi),
+        )
+        .await;
+    assert_eq!(record.outcome, NoticeOutcome::Unchanged);
+    let voided = f
+        .event_types()
+        .await
+        .into_iter()
+        .filter(|t| t == "payment.voided")
+        .count();
+    assert_eq!(voided, 1);
 }

@@ -133,6 +133,9 @@ async fn metrics_show_outbox_lag_deliveries_and_mail_by_status() {
         "kassa_webhook_deliveries{status=\"dead\"} 0",
         "kassa_webhook_dead_letters 0",
         "kassa_notification_messages{status=\"queued\"} 0",
+        "kassa_payment_gateway_paused_seconds 0",
+        "kassa_payments_unsettled{kind=\"operation\"} 0",
+        "kassa_payments_unsettled{kind=\"refund\"} 0",
     ] {
         assert!(text.contains(line), "{line:?} not in\n{text}");
     }

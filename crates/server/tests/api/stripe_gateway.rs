@@ -145,6 +145,14 @@ async fn an_open_breaker_answers_checkout_503_with_retry_after_and_reserves_noth
         .parse()
         .unwrap();
     assert!((30..=40).contains(&retry_after), "{retry_after}");
+    let metrics = app.get("/metrics").await;
+    let text = metrics.body.as_str().unwrap();
+    let paused: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kassa_payment_gateway_paused_seconds "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no paused gauge in\n{text}"));
+    assert!(paused > 30.0, "{paused}");
     let orders = app.admin(Method::GET, "/v1/admin/orders", None).await;
     let items = orders.assert_status(200)["items"]
         .as_array()
