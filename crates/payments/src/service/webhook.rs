@@ -177,11 +177,20 @@ impl Payments {
             ));
         }
         let from = payment.status();
-        let followed = payment
-            .follow_gateway(gateway_ref, status, now)
-            .map_err(|err| PaymentError::Internal {
-                message: format!("following the gateway: {err}"),
-            })?;
+        // An event that cannot apply (a capture above the authorization, in another currency)
+        // is kept as unchanged and logged, not refused: refusing would have Stripe redeliver it
+        // for days, and the reconciliation report shows the difference to staff. The payment
+        // is not written, so what the failed move changed in memory is dropped.
+        let followed = match payment.follow_gateway(gateway_ref, status, now) {
+            Ok(followed) => followed,
+            Err(err) => {
+                tracing::error!(payment_id = %payment.id(), error = %err, "a gateway event that does not fit the payment");
+                return Ok(Applied::no(
+                    NoticeOutcome::Unchanged,
+                    format!("not applied: {err}"),
+                ));
+            }
+        };
         let Some(event) = followed_event(payment, followed, now)? else {
             return Ok(Applied::no(
                 NoticeOutcome::Unchanged,

@@ -462,3 +462,24 @@ async fn the_shopper_return_follows_an_intent_canceled_at_stripe_and_records_it_
         .count();
     assert_eq!(voided, 1);
 }
+
+#[tokio::test]
+async fn an_event_that_does_not_fit_the_payment_is_kept_unchanged_not_refused() {
+    let f = fixture().await;
+    let (id, pi) = f.authorized(1000).await;
+    // Captured for more than was authorized: not something kassa can record.
+    let mut object = f.stripe.fake.intent(&pi);
+    object["status"] = json!("succeeded");
+    object["amount_received"] = json!(5000);
+    let record = f
+        .deliver(&new_event_id(), "payment_intent.succeeded", object)
+        .await;
+    assert_eq!(record.outcome, NoticeOutcome::Unchanged);
+    assert!(
+        record.detail.as_deref().unwrap().starts_with("not applied"),
+        "{record:?}"
+    );
+    let payment = f.payments.payment(id).await.unwrap();
+    assert_eq!(payment.status(), PaymentStatus::RequiresCapture);
+    assert_eq!(payment.captured(), eur(0));
+}
