@@ -169,6 +169,19 @@ pub struct Orders {
 }
 
 impl Orders {
+    /// A page of the staff order list, only orders with open flags when `flagged`.
+    async fn list_page(
+        &self,
+        filter: &OrderFilter,
+        flagged: bool,
+        after: Option<OrderId>,
+        limit: u32,
+    ) -> Result<OrderPage, OrderError> {
+        let limit = limit.clamp(1, ORDERS_PAGE_MAX);
+        let items = self.store.list(filter, flagged, after, limit + 1).await?;
+        Ok(page(items, limit))
+    }
+
     pub fn new(
         store: OrderStore,
         carts: Arc<dyn CartService>,
@@ -304,9 +317,7 @@ impl OrderService for Orders {
         after: Option<OrderId>,
         limit: u32,
     ) -> Result<OrderPage, OrderError> {
-        let limit = limit.clamp(1, ORDERS_PAGE_MAX);
-        let items = self.store.list(&filter, false, after, limit + 1).await?;
-        Ok(page(items, limit))
+        self.list_page(&filter, false, after, limit).await
     }
 
     async fn flagged_orders(
@@ -315,9 +326,7 @@ impl OrderService for Orders {
         after: Option<OrderId>,
         limit: u32,
     ) -> Result<OrderPage, OrderError> {
-        let limit = limit.clamp(1, ORDERS_PAGE_MAX);
-        let items = self.store.list(&filter, true, after, limit + 1).await?;
-        Ok(page(items, limit))
+        self.list_page(&filter, true, after, limit).await
     }
 
     async fn flags(&self, id: OrderId) -> Result<Vec<OrderFlag>, OrderError> {

@@ -28,8 +28,8 @@ use crate::problem::{
     ApiError, FieldError, Problem, GATEWAY_NOT_CONFIGURED, WEBHOOK_SIGNATURE_INVALID,
 };
 use crate::route_table::Routes;
+use crate::routes::orders::continue_checkout;
 use crate::routes::orders::dto::OrderEnvelope;
-use crate::routes::orders::order_problem;
 use crate::routes::orders::shopper::shopper_access;
 use crate::state::AppState;
 
@@ -157,17 +157,7 @@ pub async fn continue_payment(
     let (order_id, access) = shopper_access(&order_id, customer, &headers)?;
     // Opens the order first: only its shopper may drive its checkout.
     state.orders.order(order_id, &access).await?;
-    match state.orders.continue_checkout(order_id).await {
-        Ok(checkout) => {
-            let status = if checkout.order.status.is_checkout_open() {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::OK
-            };
-            Ok((status, Json(OrderEnvelope::from(checkout.order))))
-        }
-        Err(err) => Err(order_problem(&state, err).await),
-    }
+    continue_checkout(&state, order_id).await
 }
 
 /// The query of the reconciliation report.

@@ -15,8 +15,8 @@ use utoipa::OpenApi;
 use crate::extract::{Json, Path, Query};
 use crate::problem::{ApiError, Problem, ROUTE_NOT_FOUND};
 use crate::route_table::Routes;
+use crate::routes::orders::continue_checkout;
 use crate::routes::orders::dto::OrderEnvelope;
-use crate::routes::orders::order_problem;
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
@@ -97,15 +97,5 @@ pub async fn complete_challenge(
             payment.order_ref
         ))
     })?;
-    match state.orders.continue_checkout(order_id).await {
-        Ok(checkout) => {
-            let status = if checkout.order.status.is_checkout_open() {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::OK
-            };
-            Ok((status, Json(OrderEnvelope::from(checkout.order))))
-        }
-        Err(err) => Err(order_problem(&state, err).await),
-    }
+    continue_checkout(&state, order_id).await
 }

@@ -17,12 +17,13 @@ pub mod dto;
 pub mod shopper;
 pub mod staff;
 
-use http::HeaderName;
+use http::{HeaderName, StatusCode};
 use kassa_kernel::ids::OrderId;
 use kassa_orders::OrderError;
 use kassa_payments::PaymentError;
 use utoipa::OpenApi;
 
+use crate::extract::Json;
 use crate::page::PageRequest;
 use crate::problem::{ApiError, FieldError};
 use crate::route_table::Routes;
@@ -122,6 +123,26 @@ fn order_cursor(page: &PageRequest) -> Result<Option<OrderId>, ApiError> {
 /// (`order_id`), so the shopper's storefront can show it; the payment knows its order, the
 /// error does not, so it is looked up here. If that lookup fails the problem goes out without
 /// the member: it is a courtesy, and the decline itself must still be answered.
+/// Continues an order's checkout after 3-D Secure (the sandbox's challenge page, or the
+/// shopper back from the gateway's): 200 with the order once it is confirmed (or further on),
+/// 202 while it still waits, the order's problem otherwise.
+pub(crate) async fn continue_checkout(
+    state: &AppState,
+    order_id: OrderId,
+) -> Result<(StatusCode, Json<dto::OrderEnvelope>), ApiError> {
+    match state.orders.continue_checkout(order_id).await {
+        Ok(checkout) => {
+            let status = if checkout.order.status.is_checkout_open() {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, Json(dto::OrderEnvelope::from(checkout.order))))
+        }
+        Err(err) => Err(order_problem(state, err).await),
+    }
+}
+
 pub(crate) async fn order_problem(state: &AppState, err: OrderError) -> ApiError {
     let payment_id = match &err {
         OrderError::Payment(PaymentError::Declined { payment_id, .. }) => Some(*payment_id),
